@@ -6,3 +6,4 @@ export * from './progress.js';
 export * from './pool.js';
 export * from './schema.js';
 export * from './fsutil.js';
+export * from './reduce.js';
