@@ -4,8 +4,22 @@
  */
 import type { CommandModule } from 'yargs';
 import { command as geometry } from './geometry.js';
+import { command as info } from './info.js';
+import { command as convert } from './convert.js';
+import { command as preview } from './preview.js';
+import { command as propose } from './propose.js';
+import { command as plan } from './plan.js';
+import { command as evalCmd } from './eval.js';
+import { command as simulate } from './simulate.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   geometry,
+  info,
+  convert,
+  preview,
+  propose,
+  plan,
+  evalCmd,
+  simulate,
 ];

@@ -1,0 +1,115 @@
+import type { CommandModule } from 'yargs';
+
+interface Args {
+  labels: string;
+  out: string;
+  volume?: string;
+  probabilities?: string;
+  top?: number;
+  csv?: string;
+  images?: string;
+  connectivity: number;
+  'min-pore': number | undefined;
+  'min-crack': number | undefined;
+  'max-depth': number;
+  'target-depth': number;
+  fov: number;
+  margin: number;
+  'depth-spread': number;
+  brighter: string;
+  watershed: boolean;
+}
+
+export const command: CommandModule<object, Args> = {
+  command: 'propose <labels>',
+  describe: 'find micropores and cracks in a label volume, measure and rank them as ROIs, group them into milling/SIMS sites',
+  builder: (y) =>
+    y
+      .positional('labels', { type: 'string', demandOption: true, describe: 'label volume (.nrrd/.tif: 0 background, 1 particle, 2 micropore, 3 crack)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'ROI file to write (JSON)' })
+      .option('volume', { type: 'string', describe: 'reconstructed grey volume on the same grid (host grey class, images)' })
+      .option('probabilities', { type: 'string', describe: 'model probabilities: float32 max-probability volume, or per-class [C][z][y][x]' })
+      .option('top', { type: 'number', describe: 'keep only the best N ROIs' })
+      .option('csv', { type: 'string', describe: 'also write one CSV row per ROI' })
+      .option('images', { type: 'string', describe: 'folder for one PNG per ROI (three slices through it, outline drawn)' })
+      .option('connectivity', { type: 'number', default: 26, choices: [6, 18, 26], describe: 'voxel connectivity of micropores and cracks' })
+      .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 2 voxels)' })
+      .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default 4 voxels)' })
+      .option('target-depth', { type: 'number', default: 1.5, describe: 'routine milling depth below the top, µm' })
+      .option('max-depth', { type: 'number', default: 5, describe: 'deeper ROIs are penalised, µm' })
+      .option('fov', { type: 'number', default: 20, describe: 'SIMS field of view for grouping ROIs into sites, µm' })
+      .option('margin', { type: 'number', default: 1, describe: 'margin kept inside the field of view, µm' })
+      .option('depth-spread', { type: 'number', default: 1, describe: 'largest depth range of the ROIs of one site, µm' })
+      .option('brighter', { type: 'string', default: 'LCO', choices: ['LCO', 'NCA'], describe: 'name given to the brighter particles (CT grey only hints at chemistry)' })
+      .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' }),
+  handler: async (args) => {
+    const { NanoroiError } = await import('../../core/errors.js');
+    const { readVolume } = await import('../../io/volume-file.js');
+    const { AtomicBatch } = await import('../../core/atomic.js');
+    const { log } = await import('../../core/progress.js');
+    const { proposeRoisDetailed, roisToCsv } = await import('../../roi/propose.js');
+    const path = await import('node:path');
+    const positive = (v: number | undefined, name: string) => {
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new NanoroiError('E_ARGS', `--${name} must be a positive number, got ${v}`);
+    };
+    positive(args['min-pore'], 'min-pore');
+    positive(args['min-crack'], 'min-crack');
+    positive(args['target-depth'], 'target-depth');
+    positive(args['max-depth'], 'max-depth');
+    positive(args.fov, 'fov');
+    if (args.top !== undefined && !(Number.isInteger(args.top) && args.top > 0)) throw new NanoroiError('E_ARGS', `--top must be a positive whole number, got ${args.top}`);
+    if (!(args.margin >= 0)) throw new NanoroiError('E_ARGS', `--margin must be ≥ 0, got ${args.margin}`);
+    if (!(args['depth-spread'] >= 0)) throw new NanoroiError('E_ARGS', `--depth-spread must be ≥ 0, got ${args['depth-spread']}`);
+
+    const labels = (await readVolume(args.labels)).volume;
+    const n = labels.data.length;
+    const intensity = args.volume ? (await readVolume(args.volume)).volume : undefined;
+    let probabilities;
+    if (args.probabilities) {
+      const p = (await readVolume(args.probabilities)).volume;
+      if (p.data.length % n !== 0) {
+        throw new NanoroiError('E_SHAPE', `${args.probabilities} holds ${p.data.length} values, not a whole number of ${labels.shape.join('×')} label volumes`);
+      }
+      const data = p.data instanceof Float32Array ? p.data : Float32Array.from(p.data as ArrayLike<number>);
+      probabilities = { data, classes: p.data.length / n };
+    }
+    const detail = await proposeRoisDetailed(labels, {
+      intensity,
+      probabilities,
+      connectivity: args.connectivity as 6 | 18 | 26,
+      minPoreDiameter_um: args['min-pore'],
+      minCrackLength_um: args['min-crack'],
+      targetDepth_um: args['target-depth'],
+      maxDepth_um: args['max-depth'],
+      maxFov_um: args.fov,
+      margin_um: args.margin,
+      maxDepthSpread_um: args['depth-spread'],
+      top: args.top,
+      brighterGrey: args.brighter as 'LCO' | 'NCA',
+      watershed: args.watershed ? undefined : false,
+      sourceFiles: { labels: path.basename(args.labels), volume: args.volume ? path.basename(args.volume) : undefined },
+    });
+    const file = detail.file;
+    const batch = new AtomicBatch();
+    try {
+      await batch.add(args.out, JSON.stringify(file, null, 2) + '\n');
+      if (args.csv) await batch.add(args.csv, roisToCsv(file));
+      if (args.images) {
+        const { renderRoiImage } = await import('../../roi/images.js');
+        const lab8 = { ...labels, data: labels.data instanceof Uint8Array ? labels.data : Uint8Array.from(labels.data as ArrayLike<number>) };
+        for (const roi of file.rois) {
+          const png = await renderRoiImage({ labels: lab8, components: detail.components.labels, intensity }, roi, detail.componentLabels[roi.id - 1]);
+          await batch.add(path.join(args.images, `roi-${String(roi.id).padStart(3, '0')}.png`), png);
+        }
+      }
+      await batch.commit();
+    } catch (e) {
+      await batch.abort();
+      throw e;
+    }
+    const cracks = file.rois.filter((r) => r.class === 'crack').length;
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${detail.dropped.belowResolution} components below the resolution dropped`);
+    if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
+    log(`wrote ${args.out}`);
+  },
+};

@@ -1,0 +1,114 @@
+/**
+ * proposeRois: label volume (0 bg, 1 particle, 2 micropore, 3 crack) → ROI file.
+ * components (micropores and cracks, 26-connected) → particle instances (watershed) → measures →
+ * ranking and sites → validated RoiFile.
+ */
+import { NanoroiError } from '../core/errors.js';
+import type { Volume } from '../core/volume.js';
+import { parseRoiFile, ROI_SCHEMA_VERSION, type RoiFile } from './schema.js';
+import { labelComponents, type Connectivity, type LabelResult } from './components.js';
+import { particleInstances, type ParticleInstances, type WatershedOptions } from './watershed.js';
+import { measureComponents, type MeasureResult, type Probabilities } from './measure.js';
+import { rankRois, type RankOptions } from './rank.js';
+
+export interface ProposeOptions extends RankOptions {
+  connectivity?: Connectivity;
+  /** Grey-level volume on the same grid (host grey class). */
+  intensity?: Volume;
+  probabilities?: Probabilities;
+  /** Watershed settings, or false to skip particle instances (no host particle). */
+  watershed?: WatershedOptions | false;
+  brighterGrey?: 'LCO' | 'NCA';
+  topFraction?: number;
+  threads?: number;
+  /** File names recorded in `source`. */
+  sourceFiles?: { volume?: string; labels?: string };
+}
+
+export interface ProposeDetail {
+  file: RoiFile;
+  components: LabelResult;
+  instances: ParticleInstances | null;
+  measures: MeasureResult;
+  /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
+  componentLabels: number[];
+  dropped: { belowResolution: number; beyondTop: number };
+}
+
+/** Labels as uint8 with values 0–3, or a clear error. */
+export function checkLabels(labels: Volume): Volume<Uint8Array> {
+  const d = labels.data;
+  let max = 0;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v > max || v < 0 || v !== Math.floor(v)) {
+      if (v < 0 || v !== Math.floor(v) || v > 3) {
+        throw new NanoroiError('E_VALUE', `the label volume holds the value ${v}; nanoroi labels are 0 background, 1 particle, 2 micropore, 3 crack (map other label values first)`);
+      }
+      max = v;
+    }
+  }
+  if (d instanceof Uint8Array) return labels as Volume<Uint8Array>;
+  return { ...labels, data: Uint8Array.from(d as ArrayLike<number>) };
+}
+
+export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions = {}): Promise<ProposeDetail> {
+  const labels = checkLabels(labelsIn);
+  const { shape, spacing_um } = labels;
+  const components = await labelComponents(labels.data, shape, { connectivity: opts.connectivity ?? 26, values: [2, 3], spacing_um, threads: opts.threads });
+  const instances = opts.watershed === false ? null : await particleInstances(labels.data, shape, spacing_um, { threads: opts.threads, ...(opts.watershed ?? {}) });
+  const measures = measureComponents(labels, components, {
+    instances: instances ?? undefined,
+    intensity: opts.intensity,
+    probabilities: opts.probabilities,
+    brighterGrey: opts.brighterGrey,
+    topFraction: opts.topFraction,
+  });
+  const ranked = rankRois(measures.components, spacing_um, opts);
+  const meanVox = Math.cbrt(spacing_um[0] * spacing_um[1] * spacing_um[2]);
+  const file = parseRoiFile(
+    {
+      schemaVersion: ROI_SCHEMA_VERSION,
+      source: {
+        ...(opts.sourceFiles?.volume ? { volume: opts.sourceFiles.volume } : {}),
+        ...(opts.sourceFiles?.labels ? { labels: opts.sourceFiles.labels } : {}),
+        shape: [...shape],
+        spacing_um: [...spacing_um],
+        origin_um: [...labels.origin_um],
+        topSurface_um: measures.frame.topSurface_um,
+        pillarAxis_um: measures.frame.pillarAxis_um,
+        resolution_um: opts.minPoreDiameter_um ?? 2 * meanVox,
+      },
+      rois: ranked.rois,
+      sites: ranked.sites,
+    },
+    'rois',
+  );
+  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: ranked.dropped };
+}
+
+/** Propose ROIs from a label volume; the result is validated against the ROI file schema. */
+export async function proposeRois(labels: Volume, opts: ProposeOptions = {}): Promise<RoiFile> {
+  return (await proposeRoisDetailed(labels, opts)).file;
+}
+
+/** One CSV row per ROI, for spreadsheets. */
+export function roisToCsv(file: RoiFile): string {
+  const cols = [
+    'id', 'class', 'score', 'siteId', 'x_um', 'y_um', 'z_um', 'depthBelowTop_um', 'voxels', 'volume_um3', 'equivalentDiameter_um',
+    'sphericity', 'crackLength_um', 'meanAperture_um', 'maxAperture_um', 'reachesSurface', 'hostParticle', 'hostGreyClass', 'meanConfidence', 'reasons',
+  ];
+  const esc = (v: unknown): string => {
+    if (v === undefined || v === null) return '';
+    const s = String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const rows = file.rois.map((r) =>
+    [
+      r.id, r.class, r.score, r.siteId, r.centroid_um.x, r.centroid_um.y, r.centroid_um.z, r.depthBelowTop_um, r.voxels, r.volume_um3,
+      r.equivalentDiameter_um, r.sphericity, r.crack?.length_um, r.crack?.meanAperture_um, r.crack?.maxAperture_um, r.crack?.reachesSurface,
+      r.host?.particleId, r.host?.greyClass, r.meanConfidence, r.reasons.join('; '),
+    ].map(esc).join(','),
+  );
+  return [cols.join(','), ...rows].join('\n') + '\n';
+}

@@ -1,0 +1,292 @@
+/**
+ * The classical segmentation baseline: the bar the trained model has to clear.
+ *
+ *  1. robust normalization (percentiles → [0, 1]) and 3D Gaussian smoothing (σ in µm, so
+ *     anisotropic voxels are smoothed isotropically in space);
+ *  2. particles = bright class of an Otsu / multi-Otsu split of the smoothed histogram, minus
+ *     specks below a minimum volume;
+ *  3. particle interior = ball closing of the particle mask, then 3D hole filling;
+ *  4. cracks = multi-scale Hessian sheetness for dark sheets (Descoteaux/Frangi type, σ²-normalized)
+ *     inside the interior, where the grey value is below the particle level, hysteresis-thresholded
+ *     and cleaned of small components;
+ *  5. micropores = regions darker than the local particle grey level, seeded where the dip is
+ *     deep enough and grown to half depth, inside the interior and clear of its rim (so not connected
+ *     to the outside background), with an equivalent diameter in the allowed range.
+ *
+ * Labels (DESIGN.md): 0 background, 1 particle, 2 micropore, 3 crack.
+ */
+import { z } from 'zod';
+import { NanoroiError } from '../core/errors.js';
+import { parseWith } from '../core/schema.js';
+import { percentile, type Volume, type Vec3 } from '../core/volume.js';
+import {
+  closeBall,
+  dilateBall,
+  erodeBall,
+  fillHoles,
+  gaussian3d,
+  hysteresis,
+  labelComponents,
+  otsuThresholds,
+  removeSmall,
+  sheetness,
+} from './filters.js';
+
+const frac = (d: number) => z.number().min(0).max(1).default(d);
+const nonneg = (d: number) => z.number().min(0).refine(Number.isFinite, 'must be finite').default(d);
+
+/** Every parameter of the baseline, with defaults tuned for the reference scans (50 nm voxels). */
+export const ClassicalOptionsSchema = z
+  .object({
+    /** Percentiles mapped to 0 and 1 by the normalization. */
+    normalizePercentiles: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).default([0.5, 99.5]),
+    /** Gaussian smoothing before thresholding (µm). */
+    smoothSigma_um: nonneg(0.05),
+    /** 2: background | particle; 3: three grey classes (e.g. two active materials, or binder). */
+    otsuClasses: z.union([z.literal(2), z.literal(3)]).default(2),
+    /** With 3 classes: particles start at the lowest threshold (two bright materials) or the highest (visible binder). */
+    particleThreshold: z.enum(['lowest', 'highest']).default('lowest'),
+    /** Bright specks smaller than this are not particles (µm³). */
+    minParticleVolume_um3: nonneg(0.02),
+    /** Ball radius of the closing that bridges crack mouths and surface pores (µm). */
+    closingRadius_um: nonneg(0.1),
+    /** Pore seeds are at least this fraction of the particle–background contrast darker than the local particle level. */
+    poreMinDepth: frac(0.15),
+    /** Pores are grown over voxels at least this fraction as dark as their deepest voxel (0.5 = half depth). */
+    poreEdgeFraction: frac(0.3),
+    /** Gaussian σ of the local particle grey level (µm); larger than the pores of interest' blur. */
+    particleLevelSigma_um: nonneg(0.15),
+    /** Pores are sought this far inside the particle interior, clear of the surface grey roll-off (µm). */
+    rimMargin_um: nonneg(0.2),
+    /** Micropore equivalent-diameter range (µm). */
+    minPoreDiameter_um: nonneg(0.08),
+    maxPoreDiameter_um: nonneg(2.0),
+    /** Hessian scales (µm); about 0.5–1.5 voxels of 50 nm. */
+    crackScales_um: z.array(z.number().positive()).min(1).default([0.025, 0.05, 0.075]),
+    sheetAlpha: z.number().positive().default(0.5),
+    sheetBeta: z.number().positive().default(0.5),
+    /** Structureness scale c in normalized grey units (σ²·|λ| of a real crack is ≳ c). */
+    sheetC: z.number().positive().default(0.04),
+    /** Hysteresis thresholds on the sheetness (0–1). */
+    crackHigh: frac(0.5),
+    crackLow: frac(0.25),
+    /** A crack voxel is at least this fraction of the particle–background contrast darker than the particle. */
+    crackMinContrast: frac(0.1),
+    /** Crack components smaller than this are dropped (µm³). */
+    minCrackVolume_um3: nonneg(0.004),
+  })
+  .strict();
+
+export type ClassicalOptions = z.input<typeof ClassicalOptionsSchema>;
+export type ClassicalParams = z.output<typeof ClassicalOptionsSchema>;
+
+export interface ClassicalInfo {
+  params: ClassicalParams;
+  normalization: { lo: number; hi: number };
+  /** Otsu thresholds and class means in normalized, smoothed grey units. */
+  thresholds: number[];
+  particleThreshold: number;
+  /** Median grey (normalized, smoothed) of the background and particle classes. */
+  backgroundLevel: number;
+  particleLevel: number;
+  poreMinDepth: number;
+  counts: { particle: number; micropore: number; crack: number; poreComponents: number; crackComponents: number };
+}
+
+/** Segment a grey-value volume into 0 background / 1 particle / 2 micropore / 3 crack. */
+export async function segmentClassical(vol: Volume, opts: ClassicalOptions = {}): Promise<Volume<Uint8Array>> {
+  return (await segmentClassicalWithInfo(vol, opts)).labels;
+}
+
+export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptions = {}): Promise<{ labels: Volume<Uint8Array>; info: ClassicalInfo }> {
+  const p = parseWith(ClassicalOptionsSchema, opts, 'classical segmentation options');
+  if (p.normalizePercentiles[0] >= p.normalizePercentiles[1]) {
+    throw new NanoroiError('E_ARGS', `normalizePercentiles must be ascending, got ${p.normalizePercentiles.join(', ')}`);
+  }
+  if (p.crackLow > p.crackHigh) throw new NanoroiError('E_ARGS', `crackLow (${p.crackLow}) must not exceed crackHigh (${p.crackHigh})`);
+  if (p.minPoreDiameter_um > p.maxPoreDiameter_um) {
+    throw new NanoroiError('E_ARGS', `minPoreDiameter_um (${p.minPoreDiameter_um}) exceeds maxPoreDiameter_um (${p.maxPoreDiameter_um})`);
+  }
+  const shape = vol.shape;
+  const spacing = vol.spacing_um;
+  const n = vol.data.length;
+  const voxVol = spacing[0] * spacing[1] * spacing[2];
+
+  // 1. normalization
+  const src = vol.data;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(src[i])) throw new NanoroiError('E_VALUE', 'the volume contains NaN or infinite grey values; fix the reconstruction before segmenting');
+  }
+  const lo = percentile(src, p.normalizePercentiles[0]);
+  const hi = percentile(src, p.normalizePercentiles[1]);
+  if (!(hi > lo)) throw new NanoroiError('E_VALUE', `the volume has no contrast (grey values between the ${p.normalizePercentiles.join(' and ')} percentiles are all ${lo})`);
+  const norm = new Float32Array(new SharedArrayBuffer(n * 4) as unknown as ArrayBuffer);
+  const inv = 1 / (hi - lo);
+  for (let i = 0; i < n; i++) {
+    const v = (src[i] - lo) * inv;
+    norm[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  const sig: Vec3 = [p.smoothSigma_um / spacing[0], p.smoothSigma_um / spacing[1], p.smoothSigma_um / spacing[2]];
+  const S = await gaussian3d(norm, shape, sig);
+
+  // 2. particles
+  const step = Math.max(1, Math.ceil(n / 4_000_000));
+  const thresholds = otsuThresholds(S, p.otsuClasses, 0, 1, 256, step);
+  const thr = p.otsuClasses === 2 || p.particleThreshold === 'lowest' ? thresholds[0] : thresholds[thresholds.length - 1];
+  let particle: Uint8Array = new Uint8Array(n);
+  for (let i = 0; i < n; i++) particle[i] = S[i] >= thr ? 1 : 0;
+  particle = removeSmall(particle, shape, Math.max(1, Math.round(p.minParticleVolume_um3 / voxVol)));
+
+  // 3. particle interior
+  const closed = fillHoles(closeBall(particle, shape, spacing, p.closingRadius_um), shape);
+  // Particle core: clear of the blurred surface roll-off, whose grey values would pull the
+  // particle level down (strongly so for small particles at the paper's 224 nm resolution).
+  let core = erodeBall(particle, shape, spacing, p.rimMargin_um);
+  if (!core.some((v) => v !== 0)) core = particle;
+
+  // Class levels as medians of the background class and of the particle core.
+  const bgVals: number[] = [], partVals: number[] = [];
+  for (let i = 0; i < n; i += step) {
+    if (core[i]) partVals.push(S[i]);
+    else if (S[i] < thresholds[0]) bgVals.push(S[i]);
+  }
+  if (partVals.length === 0 || bgVals.length === 0) throw new NanoroiError('E_VALUE', 'no particles found: the volume does not split into bright particles and a dark background');
+  const median = (a: number[]): number => Float64Array.from(a).sort()[a.length >> 1];
+  const bgMean = median(bgVals);
+  const partMean = median(partVals);
+  const contrast = partMean - bgMean;
+  if (!(contrast > 0)) throw new NanoroiError('E_VALUE', 'no particles found: the bright class is not brighter than the background');
+
+  // Local darkness D = L − S against the local particle grey level L = G(S·C)/G(C) (normalized
+  // convolution over the particle core C): a feature smaller than the blur never gets as dark as
+  // the background, and the particle level drifts across a real scan (beam hardening, LCO vs NCA).
+  const sL = p.particleLevelSigma_um;
+  const sigL: Vec3 = [sL / spacing[0], sL / spacing[1], sL / spacing[2]];
+  const SP = new Float32Array(n), Pf = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (core[i]) {
+      SP[i] = S[i];
+      Pf[i] = 1;
+    }
+  }
+  const num = await gaussian3d(SP, shape, sigL);
+  const den = await gaussian3d(Pf, shape, sigL);
+  const D = new Float32Array(n); // 0 outside the particle interior
+  for (let i = 0; i < n; i++) {
+    if (closed[i]) {
+      const d = (den[i] > 1e-3 ? num[i] / den[i] : partMean) - S[i];
+      D[i] = d > 0 ? d : 0;
+    }
+  }
+
+  // 4. cracks: dark sheets inside the interior
+  const crackDark = p.crackMinContrast * contrast;
+  const crackMask = new Uint8Array(new SharedArrayBuffer(n) as unknown as ArrayBuffer);
+  for (let i = 0; i < n; i++) crackMask[i] = D[i] >= crackDark ? 1 : 0;
+  const sheet = await sheetness(norm, shape, spacing, crackMask, {
+    scales_um: p.crackScales_um,
+    alpha: p.sheetAlpha,
+    beta: p.sheetBeta,
+    c: p.sheetC,
+    polarity: 1,
+  });
+  let crack: Uint8Array = hysteresis(sheet, shape, p.crackLow, p.crackHigh, crackMask);
+  crack = removeSmall(crack, shape, Math.max(1, Math.round(p.minCrackVolume_um3 / voxVol)));
+
+  // 5. micropores: seeded where the dip is deep enough, grown to a fraction of its depth (about
+  // the FWHM edge of the blurred dip), inside the interior eroded by a rim margin so the grey
+  // roll-off at the particle surface is not taken for a pore, and clear of the cracks' halo.
+  const inner = erodeBall(closed, shape, spacing, p.rimMargin_um);
+  const nearCrack = dilateBall(crack, shape, spacing, Math.max(...spacing) * 1.01);
+  for (let i = 0; i < n; i++) if (!inner[i] || nearCrack[i]) D[i] = 0;
+  const minDepth = p.poreMinDepth * contrast;
+  const seeds = new Uint8Array(n);
+  for (let i = 0; i < n; i++) seeds[i] = D[i] >= minDepth ? 1 : 0;
+  const cc = labelComponents(seeds, shape, 26);
+  // deepest voxel of every seed component
+  const best = new Int32Array(cc.count + 1).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const l = cc.labels[i];
+    if (l !== 0 && (best[l] < 0 || D[i] > D[best[l]])) best[l] = i;
+  }
+  const pore = new Uint8Array(n);
+  const region = new Int32Array(n); // voxel indices of the region being grown
+  const [nz, ny, nx] = shape;
+  const plane = ny * nx;
+  const dMin = p.minPoreDiameter_um, dMax = p.maxPoreDiameter_um;
+  const maxVoxels = Math.ceil((Math.PI / 6) * dMax ** 3 / voxVol) + 1;
+  let poreComponents = 0;
+  for (let l = 1; l <= cc.count; l++) {
+    const s0 = best[l];
+    if (pore[s0]) continue; // already inside a pore grown from a deeper seed
+    const half = Math.max(D[s0] * p.poreEdgeFraction, minDepth / 2);
+    // flood fill (26-connected) over voxels at least half as dark as the deepest one
+    let m = 0, head = 0;
+    pore[s0] = 2;
+    region[m++] = s0;
+    let tooBig = false;
+    while (head < m) {
+      const i = region[head++];
+      const z = (i / plane) | 0;
+      const r = i - z * plane;
+      const y = (r / nx) | 0;
+      const x = r - y * nx;
+      for (let dz = -1; dz <= 1; dz++) {
+        const zz = z + dz;
+        if (zz < 0 || zz >= nz) continue;
+        for (let dy = -1; dy <= 1; dy++) {
+          const yy = y + dy;
+          if (yy < 0 || yy >= ny) continue;
+          for (let dx = -1; dx <= 1; dx++) {
+            const xx = x + dx;
+            if (xx < 0 || xx >= nx) continue;
+            const j = zz * plane + yy * nx + xx;
+            if (pore[j] === 0 && D[j] >= half) {
+              pore[j] = 2;
+              region[m++] = j;
+            }
+          }
+        }
+      }
+      if (m > maxVoxels) {
+        tooBig = true;
+        break;
+      }
+    }
+    const d = Math.cbrt((6 * m * voxVol) / Math.PI);
+    const keep = !tooBig && d >= dMin && d <= dMax;
+    if (keep) poreComponents++;
+    // Rejected regions stay marked so later seeds do not regrow them: 3 = too small (noise in a
+    // particle), 4 = too large (a gap between particles that the closing enclosed).
+    const mark = keep ? 1 : tooBig || d > dMax ? 4 : 3;
+    for (let k = 0; k < m; k++) pore[region[k]] = mark;
+  }
+
+  // Labels: particle material and its enclosed non-feature voxels are 1.
+  const out = new Uint8Array(n);
+  let cPart = 0, cPore = 0, cCrack = 0;
+  for (let i = 0; i < n; i++) {
+    let v = 0;
+    if (pore[i] === 1) v = 2;
+    else if (crack[i] !== 0) v = 3;
+    else if (particle[i] !== 0 || (inner[i] !== 0 && pore[i] !== 4)) v = 1;
+    out[i] = v;
+    if (v === 1) cPart++;
+    else if (v === 2) cPore++;
+    else if (v === 3) cCrack++;
+  }
+  const crackComponents = labelComponents(crack, shape, 26).count;
+  return {
+    labels: { data: out, shape: [...shape] as Vec3, spacing_um: [...spacing] as Vec3, origin_um: [...vol.origin_um] as Vec3 },
+    info: {
+      params: p,
+      normalization: { lo, hi },
+      thresholds,
+      particleThreshold: thr,
+      backgroundLevel: bgMean,
+      particleLevel: partMean,
+      poreMinDepth: minDepth,
+      counts: { particle: cPart, micropore: cPore, crack: cCrack, poreComponents, crackComponents },
+    },
+  };
+}

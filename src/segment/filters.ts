@@ -1,0 +1,560 @@
+/**
+ * 3D image filters for the classical segmentation baseline and the evaluation metrics: separable
+ * Gaussian (anisotropic spacing), Hessian sheetness (Frangi/Descoteaux type), exact Euclidean
+ * distance transform, ball morphology, hole filling, connected components, Otsu / multi-Otsu.
+ *
+ * Volumes are flat C-order arrays with shape [nz, ny, nx] (x fastest). The heavy per-voxel filters
+ * (Gaussian passes, Hessian) are exported kernels over a z-range so the WorkerPool can split them;
+ * small volumes run in the calling thread because a worker round-trip costs more than it saves.
+ */
+import { getPool, splitRange, isShared } from '../core/pool.js';
+import type { Vec3 } from '../core/volume.js';
+
+/** Below this many voxels the filters run inline (no workers). */
+export const PARALLEL_MIN_VOXELS = 1 << 21;
+
+function sharedF32(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(n * 4) as unknown as ArrayBuffer);
+}
+
+function usePool(n: number): boolean {
+  return n >= PARALLEL_MIN_VOXELS && getPool().size > 0;
+}
+
+async function runZ<T extends { z0: number; z1: number }>(fn: string, base: Omit<T, 'z0' | 'z1'>, nz: number, n: number): Promise<void> {
+  if (usePool(n)) {
+    const pool = getPool();
+    const tasks = splitRange(nz, pool.size * 2).map(([z0, z1]) => ({ ...base, z0, z1 }) as T);
+    await pool.map(import.meta.url, fn, tasks);
+  } else {
+    const k = KERNELS[fn] as (t: T) => void;
+    k({ ...base, z0: 0, z1: nz } as T);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Separable Gaussian
+
+/** Normalized sampled Gaussian, radius ceil(3σ) voxels; σ ≤ 0 gives the identity [1]. */
+export function gaussianKernel1D(sigmaVox: number): Float32Array {
+  if (!(sigmaVox > 1e-6)) return Float32Array.of(1);
+  const r = Math.max(1, Math.ceil(3 * sigmaVox));
+  const w = new Float64Array(2 * r + 1);
+  let s = 0;
+  for (let i = -r; i <= r; i++) {
+    w[i + r] = Math.exp((-i * i) / (2 * sigmaVox * sigmaVox));
+    s += w[i + r];
+  }
+  const out = new Float32Array(2 * r + 1);
+  for (let i = 0; i < out.length; i++) out[i] = w[i] / s;
+  return out;
+}
+
+export interface ConvTask {
+  src: Float32Array;
+  dst: Float32Array;
+  shape: Vec3;
+  axis: 0 | 1 | 2;
+  weights: Float32Array;
+  z0: number;
+  z1: number;
+}
+
+/** Kernel: 1D convolution along `axis` for output planes z0..z1, edges replicated (clamped). */
+export function convolveAxis(t: ConvTask): void {
+  const { src, dst, weights: w, axis } = t;
+  const [nz, ny, nx] = t.shape;
+  const r = (w.length - 1) >> 1;
+  const plane = ny * nx;
+  if (axis === 2) {
+    for (let z = t.z0; z < t.z1; z++) {
+      for (let y = 0; y < ny; y++) {
+        const o = z * plane + y * nx;
+        for (let x = 0; x < nx; x++) {
+          let acc = 0;
+          if (x >= r && x + r < nx) {
+            const b = o + x - r;
+            for (let k = 0; k < w.length; k++) acc += w[k] * src[b + k];
+          } else {
+            for (let k = 0; k < w.length; k++) {
+              let xx = x + k - r;
+              xx = xx < 0 ? 0 : xx >= nx ? nx - 1 : xx;
+              acc += w[k] * src[o + xx];
+            }
+          }
+          dst[o + x] = acc;
+        }
+      }
+    }
+  } else if (axis === 1) {
+    // Row-wise accumulation: the inner loop runs along contiguous x.
+    for (let z = t.z0; z < t.z1; z++) {
+      for (let y = 0; y < ny; y++) {
+        const o = z * plane + y * nx;
+        dst.fill(0, o, o + nx);
+        for (let k = 0; k < w.length; k++) {
+          let yy = y + k - r;
+          yy = yy < 0 ? 0 : yy >= ny ? ny - 1 : yy;
+          const so = z * plane + yy * nx;
+          const wk = w[k];
+          for (let x = 0; x < nx; x++) dst[o + x] += wk * src[so + x];
+        }
+      }
+    }
+  } else {
+    for (let z = t.z0; z < t.z1; z++) {
+      const o = z * plane;
+      dst.fill(0, o, o + plane);
+      for (let k = 0; k < w.length; k++) {
+        let zz = z + k - r;
+        zz = zz < 0 ? 0 : zz >= nz ? nz - 1 : zz;
+        const so = zz * plane;
+        const wk = w[k];
+        for (let i = 0; i < plane; i++) dst[o + i] += wk * src[so + i];
+      }
+    }
+  }
+}
+
+/**
+ * 3D Gaussian smoothing with σ given per axis in voxels ([z, y, x]); with anisotropic spacing
+ * pass σ_um / spacing_um per axis. Returns a new (SharedArrayBuffer-backed) array.
+ */
+export async function gaussian3d(src: Float32Array, shape: Vec3, sigmaVox: Vec3): Promise<Float32Array> {
+  const n = shape[0] * shape[1] * shape[2];
+  let cur = src;
+  if (usePool(n) && !isShared(src)) {
+    cur = sharedF32(n);
+    cur.set(src);
+  }
+  // Ping-pong between two scratch arrays, allocated when first needed; `src` is never written.
+  let A: Float32Array | null = null;
+  let B: Float32Array | null = null;
+  for (const axis of [2, 1, 0] as const) {
+    const weights = gaussianKernel1D(sigmaVox[axis]);
+    if (weights.length === 1) continue;
+    const dst = cur === A ? (B ??= sharedF32(n)) : (A ??= sharedF32(n));
+    await runZ<ConvTask>('convolveAxis', { src: cur, dst, shape, axis, weights }, shape[0], n);
+    cur = dst;
+  }
+  if (cur === src || (A === null && B === null)) {
+    const out = sharedF32(n);
+    out.set(src);
+    return out;
+  }
+  return cur;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hessian sheetness
+
+export interface SheetTask {
+  /** Volume smoothed at scale σ. */
+  s: Float32Array;
+  /** Only voxels with mask ≠ 0 are evaluated (null: all). */
+  mask: Uint8Array | null;
+  /** Running maximum over scales (updated in place). */
+  out: Float32Array;
+  shape: Vec3;
+  spacing: Vec3;
+  /** Scale in µm; the Hessian is multiplied by σ² (γ = 2 scale normalization). */
+  sigma_um: number;
+  alpha: number;
+  beta: number;
+  c: number;
+  /** +1: dark sheets in a bright surround (λ3 > 0 across the sheet); −1: bright sheets. */
+  polarity: 1 | -1;
+  z0: number;
+  z1: number;
+}
+
+/**
+ * Kernel: Descoteaux-type sheetness of σ²·H (finite differences in µm units), max into `out`.
+ * With |λ1| ≤ |λ2| ≤ |λ3|: Rs = |λ2|/|λ3| (sheet vs tube), Rb = |2|λ3| − |λ2| − |λ1||/|λ3| (sheet vs
+ * blob), S = ‖λ‖ (structure vs noise); M = e^(−Rs²/2α²)·(1 − e^(−Rb²/2β²))·(1 − e^(−S²/2c²)).
+ */
+export function sheetnessKernel(t: SheetTask): void {
+  const { s, mask, out, alpha, beta, c, polarity } = t;
+  const [nz, ny, nx] = t.shape;
+  const [sz, sy, sx] = t.spacing;
+  const plane = ny * nx;
+  const s2 = t.sigma_um * t.sigma_um;
+  const kxx = s2 / (sx * sx), kyy = s2 / (sy * sy), kzz = s2 / (sz * sz);
+  const kxy = s2 / (4 * sx * sy), kxz = s2 / (4 * sx * sz), kyz = s2 / (4 * sy * sz);
+  const ia = 1 / (2 * alpha * alpha), ib = 1 / (2 * beta * beta), ic = 1 / (2 * c * c);
+  const TWO_PI_3 = (2 * Math.PI) / 3;
+  for (let z = t.z0; z < t.z1; z++) {
+    const zm = (z > 0 ? z - 1 : 0) * plane, zp = (z < nz - 1 ? z + 1 : nz - 1) * plane, z0 = z * plane;
+    for (let y = 0; y < ny; y++) {
+      const ym = (y > 0 ? y - 1 : 0) * nx, yp = (y < ny - 1 ? y + 1 : ny - 1) * nx, y0 = y * nx;
+      for (let x = 0; x < nx; x++) {
+        const i = z0 + y0 + x;
+        if (mask !== null && mask[i] === 0) continue;
+        const xm = x > 0 ? x - 1 : 0, xp = x < nx - 1 ? x + 1 : nx - 1;
+        const v2 = 2 * s[i];
+        const a = (s[z0 + y0 + xp] - v2 + s[z0 + y0 + xm]) * kxx;
+        const b = (s[z0 + yp + x] - v2 + s[z0 + ym + x]) * kyy;
+        const cc = (s[zp + y0 + x] - v2 + s[zm + y0 + x]) * kzz;
+        const d = (s[z0 + yp + xp] - s[z0 + ym + xp] - s[z0 + yp + xm] + s[z0 + ym + xm]) * kxy;
+        const e = (s[zp + y0 + xp] - s[zm + y0 + xp] - s[zp + y0 + xm] + s[zm + y0 + xm]) * kxz;
+        const f = (s[zp + yp + x] - s[zm + yp + x] - s[zp + ym + x] + s[zm + ym + x]) * kyz;
+        // Eigenvalues of the symmetric 3×3 matrix (trigonometric method).
+        let e1: number, e2: number, e3: number;
+        const p1 = d * d + e * e + f * f;
+        const q = (a + b + cc) / 3;
+        if (p1 < 1e-20) {
+          e1 = a;
+          e2 = b;
+          e3 = cc;
+        } else {
+          const aq = a - q, bq = b - q, cq = cc - q;
+          const p2 = aq * aq + bq * bq + cq * cq + 2 * p1;
+          const p = Math.sqrt(p2 / 6);
+          const ip = 1 / p;
+          const B00 = aq * ip, B11 = bq * ip, B22 = cq * ip, B01 = d * ip, B02 = e * ip, B12 = f * ip;
+          let r = 0.5 * (B00 * (B11 * B22 - B12 * B12) - B01 * (B01 * B22 - B12 * B02) + B02 * (B01 * B12 - B11 * B02));
+          r = r < -1 ? -1 : r > 1 ? 1 : r;
+          const phi = Math.acos(r) / 3;
+          e1 = q + 2 * p * Math.cos(phi);
+          e3 = q + 2 * p * Math.cos(phi + TWO_PI_3);
+          e2 = 3 * q - e1 - e3;
+        }
+        // Sort by magnitude: |l1| ≤ |l2| ≤ |l3|.
+        let l1 = e1, l2 = e2, l3 = e3, tmp: number;
+        if (Math.abs(l1) > Math.abs(l2)) { tmp = l1; l1 = l2; l2 = tmp; }
+        if (Math.abs(l2) > Math.abs(l3)) { tmp = l2; l2 = l3; l3 = tmp; }
+        if (Math.abs(l1) > Math.abs(l2)) { tmp = l1; l1 = l2; l2 = tmp; }
+        if (polarity * l3 <= 0) continue;
+        const A3 = Math.abs(l3), A2 = Math.abs(l2), A1 = Math.abs(l1);
+        const rs = A2 / A3;
+        const rb = (2 * A3 - A2 - A1) / A3;
+        const S2 = l1 * l1 + l2 * l2 + l3 * l3;
+        const m = Math.exp(-rs * rs * ia) * (1 - Math.exp(-rb * rb * ib)) * (1 - Math.exp(-S2 * ic));
+        if (m > out[i]) out[i] = m;
+      }
+    }
+  }
+}
+
+export interface SheetnessOptions {
+  scales_um: number[];
+  alpha: number;
+  beta: number;
+  c: number;
+  polarity: 1 | -1;
+}
+
+/** Multi-scale sheetness (max over scales) of `vol` (unsmoothed); evaluated where mask ≠ 0. */
+export async function sheetness(vol: Float32Array, shape: Vec3, spacing: Vec3, mask: Uint8Array | null, opts: SheetnessOptions): Promise<Float32Array> {
+  const n = vol.length;
+  const out = sharedF32(n);
+  let m = mask;
+  if (m && usePool(n) && !isShared(m)) {
+    const sm = new Uint8Array(new SharedArrayBuffer(n) as unknown as ArrayBuffer);
+    sm.set(m);
+    m = sm;
+  }
+  for (const sigma_um of opts.scales_um) {
+    const s = await gaussian3d(vol, shape, [sigma_um / spacing[0], sigma_um / spacing[1], sigma_um / spacing[2]]);
+    await runZ<SheetTask>('sheetnessKernel', { s, mask: m, out, shape, spacing, sigma_um, alpha: opts.alpha, beta: opts.beta, c: opts.c, polarity: opts.polarity }, shape[0], n);
+  }
+  return out;
+}
+
+const KERNELS: Record<string, (t: never) => void> = { convolveAxis, sheetnessKernel };
+
+// ---------------------------------------------------------------------------------------------
+// Distance transform and morphology
+
+const BIG = 1e30;
+
+/** 1D squared distance transform (Felzenszwalb & Huttenlocher) with weight w = spacing². */
+function dt1d(f: Float64Array, n: number, w: number, d: Float64Array, v: Int32Array, zb: Float64Array): void {
+  let k = -1;
+  for (let q = 0; q < n; q++) {
+    if (f[q] >= BIG) continue;
+    if (k < 0) {
+      k = 0;
+      v[0] = q;
+      zb[0] = -Infinity;
+      zb[1] = Infinity;
+      continue;
+    }
+    // zb[0] = −∞ stops the loop at k = 0
+    let s = (f[q] + w * q * q - (f[v[k]] + w * v[k] * v[k])) / (2 * w * (q - v[k]));
+    while (s <= zb[k]) {
+      k--;
+      s = (f[q] + w * q * q - (f[v[k]] + w * v[k] * v[k])) / (2 * w * (q - v[k]));
+    }
+    k++;
+    v[k] = q;
+    zb[k] = s;
+    zb[k + 1] = Infinity;
+  }
+  if (k < 0) {
+    for (let q = 0; q < n; q++) d[q] = BIG;
+    return;
+  }
+  let j = 0;
+  for (let q = 0; q < n; q++) {
+    while (zb[j + 1] < q) j++;
+    const dq = q - v[j];
+    d[q] = w * dq * dq + f[v[j]];
+  }
+}
+
+/**
+ * Exact squared Euclidean distance (in µm², or voxels² with spacing [1,1,1]) from every voxel to
+ * the nearest voxel where `feature[i] === value`. No feature at all gives 1e30 everywhere.
+ */
+export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1): Float32Array {
+  const [nz, ny, nx] = shape;
+  const n = nz * ny * nx;
+  const g = new Float64Array(n);
+  for (let i = 0; i < n; i++) g[i] = (feature[i] !== 0) === (value !== 0) ? 0 : BIG;
+  const L = Math.max(nx, ny, nz);
+  const f = new Float64Array(L), d = new Float64Array(L), zb = new Float64Array(L + 1);
+  const v = new Int32Array(L);
+  const plane = ny * nx;
+  // x lines
+  const wx = spacing[2] * spacing[2];
+  for (let o = 0; o < n; o += nx) {
+    for (let x = 0; x < nx; x++) f[x] = g[o + x];
+    dt1d(f, nx, wx, d, v, zb);
+    for (let x = 0; x < nx; x++) g[o + x] = d[x];
+  }
+  const wy = spacing[1] * spacing[1];
+  for (let z = 0; z < nz; z++) {
+    for (let x = 0; x < nx; x++) {
+      const o = z * plane + x;
+      for (let y = 0; y < ny; y++) f[y] = g[o + y * nx];
+      dt1d(f, ny, wy, d, v, zb);
+      for (let y = 0; y < ny; y++) g[o + y * nx] = d[y];
+    }
+  }
+  const wz = spacing[0] * spacing[0];
+  const out = new Float32Array(n);
+  for (let i = 0; i < plane; i++) {
+    for (let z = 0; z < nz; z++) f[z] = g[i + z * plane];
+    dt1d(f, nz, wz, d, v, zb);
+    for (let z = 0; z < nz; z++) out[i + z * plane] = d[z] >= BIG ? BIG : d[z];
+  }
+  return out;
+}
+
+/** Dilation by a ball of radius r (µm, anisotropic spacing honoured). */
+export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
+  const d2 = edtSquared(mask, shape, spacing, 1);
+  const lim = r_um * r_um * (1 + 1e-9);
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
+  return out;
+}
+
+/** Erosion by a ball of radius r (µm). Voxels beyond the volume edge do not count as background. */
+export function erodeBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
+  const d2 = edtSquared(mask, shape, spacing, 0);
+  const lim = r_um * r_um * (1 + 1e-9);
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < out.length; i++) out[i] = mask[i] !== 0 && d2[i] > lim ? 1 : 0;
+  return out;
+}
+
+/** Morphological closing (dilate, then erode) by a ball of radius r (µm). */
+export function closeBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
+  if (!(r_um > 0)) return Uint8Array.from(mask, (v) => (v ? 1 : 0));
+  return erodeBall(dilateBall(mask, shape, spacing, r_um), shape, spacing, r_um);
+}
+
+/**
+ * Fill enclosed holes: background voxels not 6-connected to the volume border become foreground.
+ * (6-connected background pairs with 26-connected foreground, the usual digital-topology choice.)
+ */
+export function fillHoles(mask: Uint8Array, shape: Vec3): Uint8Array {
+  const [nz, ny, nx] = shape;
+  const n = mask.length;
+  const plane = ny * nx;
+  const reached = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  let sp = 0;
+  const seed = (i: number): void => {
+    if (mask[i] === 0 && reached[i] === 0) {
+      reached[i] = 1;
+      stack[sp++] = i;
+    }
+  };
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < ny; y++)
+      for (let x = 0; x < nx; x++) {
+        if (z === 0 || z === nz - 1 || y === 0 || y === ny - 1 || x === 0 || x === nx - 1) seed(z * plane + y * nx + x);
+      }
+  while (sp > 0) {
+    const i = stack[--sp];
+    const z = (i / plane) | 0;
+    const r = i - z * plane;
+    const y = (r / nx) | 0;
+    const x = r - y * nx;
+    if (x > 0) seed(i - 1);
+    if (x < nx - 1) seed(i + 1);
+    if (y > 0) seed(i - nx);
+    if (y < ny - 1) seed(i + nx);
+    if (z > 0) seed(i - plane);
+    if (z < nz - 1) seed(i + plane);
+  }
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = mask[i] !== 0 || reached[i] === 0 ? 1 : 0;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connected components (small self-contained helper; src/roi/components.ts has the full one)
+
+export interface Components {
+  /** Component id per voxel, 0 = background, 1..count. */
+  labels: Int32Array;
+  count: number;
+  /** Voxel count per id (index 0 unused). */
+  sizes: Int32Array;
+}
+
+function neighbourOffsets(conn: 6 | 18 | 26): Int8Array {
+  const out: number[] = [];
+  for (let dz = -1; dz <= 1; dz++)
+    for (let dy = -1; dy <= 1; dy++)
+      for (let dx = -1; dx <= 1; dx++) {
+        const m = Math.abs(dz) + Math.abs(dy) + Math.abs(dx);
+        if (m === 0) continue;
+        if (conn === 6 && m > 1) continue;
+        if (conn === 18 && m > 2) continue;
+        out.push(dz, dy, dx);
+      }
+  return Int8Array.from(out);
+}
+
+/** Label the connected components of the voxels where mask ≠ 0 (6- or 26-connectivity). */
+export function labelComponents(mask: ArrayLike<number>, shape: Vec3, conn: 6 | 26 = 26): Components {
+  const [nz, ny, nx] = shape;
+  const n = nz * ny * nx;
+  const plane = ny * nx;
+  const labels = new Int32Array(n);
+  const stack = new Int32Array(n);
+  const nb = neighbourOffsets(conn);
+  const nn = nb.length / 3;
+  const sizes: number[] = [0];
+  let count = 0;
+  for (let s = 0; s < n; s++) {
+    if (mask[s] === 0 || labels[s] !== 0) continue;
+    const id = ++count;
+    let size = 0;
+    let sp = 0;
+    labels[s] = id;
+    stack[sp++] = s;
+    while (sp > 0) {
+      const i = stack[--sp];
+      size++;
+      const z = (i / plane) | 0;
+      const r = i - z * plane;
+      const y = (r / nx) | 0;
+      const x = r - y * nx;
+      for (let k = 0; k < nn; k++) {
+        const zz = z + nb[3 * k], yy = y + nb[3 * k + 1], xx = x + nb[3 * k + 2];
+        if (zz < 0 || zz >= nz || yy < 0 || yy >= ny || xx < 0 || xx >= nx) continue;
+        const j = zz * plane + yy * nx + xx;
+        if (mask[j] !== 0 && labels[j] === 0) {
+          labels[j] = id;
+          stack[sp++] = j;
+        }
+      }
+    }
+    sizes.push(size);
+  }
+  return { labels, count, sizes: Int32Array.from(sizes) };
+}
+
+/** Keep only components (26-connected) with at least `minVoxels` voxels. */
+export function removeSmall(mask: Uint8Array, shape: Vec3, minVoxels: number, conn: 6 | 26 = 26): Uint8Array {
+  const cc = labelComponents(mask, shape, conn);
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < out.length; i++) {
+    const l = cc.labels[i];
+    if (l !== 0 && cc.sizes[l] >= minVoxels) out[i] = 1;
+  }
+  return out;
+}
+
+/** Hysteresis threshold: voxels ≥ low that are connected (26) to a voxel ≥ high, within mask. */
+export function hysteresis(v: Float32Array, shape: Vec3, low: number, high: number, mask: Uint8Array | null = null): Uint8Array {
+  const n = v.length;
+  const weak = new Uint8Array(n);
+  for (let i = 0; i < n; i++) weak[i] = v[i] >= low && (mask === null || mask[i] !== 0) ? 1 : 0;
+  const cc = labelComponents(weak, shape, 26);
+  const keep = new Uint8Array(cc.count + 1);
+  for (let i = 0; i < n; i++) if (weak[i] && v[i] >= high) keep[cc.labels[i]] = 1;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = keep[cc.labels[i]] && cc.labels[i] !== 0 ? 1 : 0;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Histogram thresholds
+
+/**
+ * Otsu (classes = 2) or multi-Otsu (classes = 3) thresholds maximizing the between-class variance
+ * of a `bins`-bin histogram of the finite values in [lo, hi] (others clamped). Returns the
+ * thresholds in value units, ascending; a voxel belongs to class k when t[k−1] ≤ v < t[k].
+ */
+export function otsuThresholds(data: ArrayLike<number>, classes: 2 | 3, lo: number, hi: number, bins = 256, step = 1): number[] {
+  const h = new Float64Array(bins);
+  const scale = bins / (hi - lo);
+  for (let i = 0; i < data.length; i += step) {
+    const v = data[i];
+    if (!Number.isFinite(v)) continue;
+    let b = Math.floor((v - lo) * scale);
+    b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
+    h[b]++;
+  }
+  // prefix sums of weight and first moment (bin centres)
+  const P = new Float64Array(bins + 1), M = new Float64Array(bins + 1);
+  for (let b = 0; b < bins; b++) {
+    P[b + 1] = P[b] + h[b];
+    M[b + 1] = M[b] + h[b] * (b + 0.5);
+  }
+  // between-class term of bins [a, b): M²/P
+  const term = (a: number, b: number): number => {
+    const w = P[b] - P[a];
+    if (w <= 0) return 0;
+    const m = M[b] - M[a];
+    return (m * m) / w;
+  };
+  const edge = (b: number): number => lo + b / scale;
+  // Empty bins between well-separated modes make a plateau of equal scores: take its middle, not
+  // its first bin, so the threshold sits in the middle of the gap.
+  const tol = 1e-12;
+  if (classes === 2) {
+    let best = -1, first = 1, last = 1;
+    for (let t = 1; t < bins; t++) {
+      const s = term(0, t) + term(t, bins);
+      if (s > best * (1 + tol)) {
+        best = s;
+        first = last = t;
+      } else if (s >= best * (1 - tol) && last === t - 1) last = t;
+    }
+    return [edge((first + last) / 2)];
+  }
+  let best = -1, b1 = 1, b2 = 2, e1 = 1, e2 = 2;
+  for (let t1 = 1; t1 < bins - 1; t1++) {
+    const s1 = term(0, t1);
+    for (let t2 = t1 + 1; t2 < bins; t2++) {
+      const s = s1 + term(t1, t2) + term(t2, bins);
+      if (s > best * (1 + tol)) {
+        best = s;
+        b1 = e1 = t1;
+        b2 = e2 = t2;
+      } else if (s >= best * (1 - tol)) {
+        e1 = t1;
+        e2 = t2;
+      }
+    }
+  }
+  return [edge((b1 + e1) / 2), edge((b2 + e2) / 2)];
+}

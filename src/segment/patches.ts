@@ -1,0 +1,152 @@
+/**
+ * Patch sampling for training. Micropores and cracks are well under 1 % of the voxels, so a
+ * uniformly drawn patch rarely shows one; as in nnU-Net a fixed share of the patches is centred
+ * (with jitter) on a voxel of a rare class, the rest are drawn uniformly. Patches reaching past a
+ * volume edge are filled by edge replication, so volumes smaller than the patch still work.
+ */
+import { z } from 'zod';
+import { NanoroiError } from '../core/errors.js';
+import type { Rng } from '../core/rng.js';
+import type { Vec3 } from '../core/volume.js';
+import { NUM_CLASSES } from './unet.js';
+
+export const PatchSchema = z
+  .object({
+    size: z.tuple([z.number().int().min(4), z.number().int().min(4), z.number().int().min(4)]).default([48, 48, 48]),
+    batchSize: z.number().int().min(1).max(64).default(2),
+    /** Share of patches centred on a micropore or crack voxel. */
+    foregroundShare: z.number().min(0).max(1).default(0.5),
+    /** Classes that count as "rare" for that share. */
+    rareClasses: z.array(z.number().int().min(1).max(NUM_CLASSES - 1)).default([2, 3]),
+  })
+  .strict();
+export type PatchConfig = z.output<typeof PatchSchema>;
+
+/** A labelled volume ready for sampling: normalized image, labels 0–3, voxel lists of rare classes. */
+export interface TrainVolume {
+  name: string;
+  image: Float32Array;
+  labels: Uint8Array;
+  shape: Vec3;
+  /** Flat indices of the voxels of each class (only rare classes are filled). */
+  classVoxels: (Uint32Array | null)[];
+}
+
+export function prepareTrainVolume(name: string, image: Float32Array, labels: Uint8Array, shape: Vec3, rareClasses: number[]): TrainVolume {
+  const n = shape[0] * shape[1] * shape[2];
+  if (image.length !== n || labels.length !== n) throw new NanoroiError('E_SHAPE', `${name}: image and labels must both have ${shape.join('×')} voxels`);
+  const counts = new Uint32Array(NUM_CLASSES);
+  for (let i = 0; i < n; i++) {
+    const l = labels[i];
+    if (l >= NUM_CLASSES) throw new NanoroiError('E_VALUE', `${name}: label value ${l} at voxel ${i} is not one of 0 background, 1 particle, 2 micropore, 3 crack (give a labelMap in the manifest)`);
+    counts[l]++;
+  }
+  const classVoxels: (Uint32Array | null)[] = new Array(NUM_CLASSES).fill(null);
+  for (const c of rareClasses) classVoxels[c] = new Uint32Array(counts[c]);
+  const fill = new Uint32Array(NUM_CLASSES);
+  for (let i = 0; i < n; i++) {
+    const arr = classVoxels[labels[i]];
+    if (arr) arr[fill[labels[i]]++] = i;
+  }
+  return { name, image, labels, shape, classVoxels };
+}
+
+/** Start corner of a patch of `size` whose centre is near `centre` (jitter ±size/4), kept inside when it fits. */
+function startAround(centre: number, size: number, len: number, rng: Rng): number {
+  const jitter = Math.floor(size / 4);
+  let s = centre - Math.floor(size / 2) + (jitter > 0 ? rng.int(-jitter, jitter) : 0);
+  if (len >= size) s = Math.min(Math.max(s, 0), len - size);
+  else s = Math.floor((len - size) / 2);
+  return s;
+}
+
+function startUniform(size: number, len: number, rng: Rng): number {
+  return len >= size ? rng.int(0, len - size) : Math.floor((len - size) / 2);
+}
+
+export interface PatchDraw {
+  volume: number;
+  start: Vec3;
+  /** The rare class the patch was centred on, or -1 for a uniform draw. */
+  centredOn: number;
+}
+
+export class PatchSampler {
+  private readonly weights: number[];
+  constructor(
+    readonly volumes: TrainVolume[],
+    readonly cfg: PatchConfig,
+  ) {
+    if (volumes.length === 0) throw new NanoroiError('E_STATE', 'no training volumes to sample patches from');
+    this.weights = volumes.map((v) => v.image.length);
+  }
+
+  draw(rng: Rng): PatchDraw {
+    const size = this.cfg.size;
+    if (rng.next() < this.cfg.foregroundShare) {
+      // Pick a rare class present somewhere, then a volume in proportion to its voxels of that class.
+      const present = this.cfg.rareClasses.filter((c) => this.volumes.some((v) => (v.classVoxels[c]?.length ?? 0) > 0));
+      if (present.length > 0) {
+        const c = present[rng.int(0, present.length - 1)];
+        const counts = this.volumes.map((v) => v.classVoxels[c]?.length ?? 0);
+        const vi = pickWeighted(counts, rng);
+        const vol = this.volumes[vi];
+        const list = vol.classVoxels[c]!;
+        const idx = list[rng.int(0, list.length - 1)];
+        const [, ny, nx] = vol.shape;
+        const z = Math.floor(idx / (ny * nx));
+        const y = Math.floor(idx / nx) % ny;
+        const x = idx % nx;
+        return {
+          volume: vi,
+          start: [startAround(z, size[0], vol.shape[0], rng), startAround(y, size[1], ny, rng), startAround(x, size[2], nx, rng)],
+          centredOn: c,
+        };
+      }
+    }
+    const vi = pickWeighted(this.weights, rng);
+    const vol = this.volumes[vi];
+    return { volume: vi, start: [startUniform(size[0], vol.shape[0], rng), startUniform(size[1], vol.shape[1], rng), startUniform(size[2], vol.shape[2], rng)], centredOn: -1 };
+  }
+
+  /** Copy the drawn box into `img`/`lab` (length size[0]·size[1]·size[2]), replicating edges. */
+  extract(draw: PatchDraw, img: Float32Array, lab: Uint8Array): void {
+    extractPatch(this.volumes[draw.volume], draw.start, this.cfg.size, img, lab);
+  }
+}
+
+function pickWeighted(weights: number[], rng: Rng): number {
+  let total = 0;
+  for (const w of weights) total += w;
+  let r = rng.next() * total;
+  for (let i = 0; i < weights.length; i++) {
+    r -= weights[i];
+    if (r < 0) return i;
+  }
+  return weights.length - 1;
+}
+
+export function extractPatch(vol: Pick<TrainVolume, 'image' | 'labels' | 'shape'>, start: Vec3, size: Vec3, img: Float32Array, lab: Uint8Array | null): void {
+  const [nz, ny, nx] = vol.shape;
+  const [pd, ph, pw] = size;
+  const inside = start[2] >= 0 && start[2] + pw <= nx;
+  let o = 0;
+  for (let z = 0; z < pd; z++) {
+    const zz = Math.min(Math.max(start[0] + z, 0), nz - 1);
+    for (let y = 0; y < ph; y++) {
+      const yy = Math.min(Math.max(start[1] + y, 0), ny - 1);
+      const row = (zz * ny + yy) * nx;
+      if (inside) {
+        img.set(vol.image.subarray(row + start[2], row + start[2] + pw), o);
+        if (lab) lab.set(vol.labels.subarray(row + start[2], row + start[2] + pw), o);
+        o += pw;
+      } else {
+        for (let x = 0; x < pw; x++, o++) {
+          const xx = Math.min(Math.max(start[2] + x, 0), nx - 1);
+          img[o] = vol.image[row + xx];
+          if (lab) lab[o] = vol.labels[row + xx];
+        }
+      }
+    }
+  }
+}

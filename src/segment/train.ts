@@ -1,0 +1,408 @@
+/**
+ * Training: class-balanced patches → seeded augmentation → U-Net → Dice + CE → Adam with a
+ * cosine/step schedule; per-epoch validation (hard per-class Dice on a fixed set of validation
+ * patches), checkpoints every epoch (resumable across sessions), the best model by mean
+ * foreground Dice, early stopping, a JSONL log and a PNG of the curves.
+ *
+ * Determinism: patches and augmentation of epoch e come from Rng(`${seed}:epoch:${e}`), the
+ * weights from Rng(seed), so a run resumed from its checkpoint produces the same weights as one
+ * that never stopped.
+ *
+ * Run folder: checkpoint/ (model + optimizer + state.json), best/ (model), train-log.jsonl,
+ * curves.png, config.json.
+ */
+import * as path from 'node:path';
+import { existsSync, promises as fs } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { AtomicBatch, writeFileAtomic } from '../core/atomic.js';
+import { NanoroiError } from '../core/errors.js';
+import { readInputFile, readJsonFile } from '../core/fsutil.js';
+import { log, Progress, formatDuration } from '../core/progress.js';
+import { Rng } from '../core/rng.js';
+import { parseWith } from '../core/schema.js';
+import type { Vec3 } from '../core/volume.js';
+import { AugmentSchema, augmentPatch } from './augment.js';
+import { describeBackend, initBackend, type BackendChoice, type BackendInfo } from './backend.js';
+import { DiceCounter, LossSchema, argmaxLast, diceCeLoss, oneHot5 } from './losses.js';
+import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelMeta } from './model-io.js';
+import { NormalizationSchema } from './normalize.js';
+import { Adam, OptimizerSchema, learningRate } from './optim.js';
+import { PatchSampler, PatchSchema, type TrainVolume } from './patches.js';
+import { curvesPng, type CurvePoint } from './plot.js';
+import { CLASS_NAMES, NUM_CLASSES, UNet, UNetConfigSchema, sizeMultiple, type BnBatchStats } from './unet.js';
+
+export const TrainConfigSchema = z
+  .object({
+    schemaVersion: z.literal(1).default(1),
+    /** Model name (file-safe). */
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash, underscore'),
+    /** Dataset manifests, relative to the config file. */
+    datasets: z.array(z.string().min(1)).min(1),
+    /** Run folder (checkpoints, log, plot), relative to the config file. */
+    output: z.string().min(1),
+    seed: z.number().int().default(1),
+    backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    model: UNetConfigSchema.prefault({}),
+    normalization: NormalizationSchema.prefault({}),
+    patch: PatchSchema.prefault({}),
+    augment: AugmentSchema.prefault({}),
+    loss: LossSchema.prefault({}),
+    optimizer: OptimizerSchema.prefault({}),
+    epochs: z.number().int().min(1).default(100),
+    stepsPerEpoch: z.number().int().min(1).default(100),
+    validation: z
+      .object({
+        patches: z.number().int().min(1).default(16),
+        batchSize: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .prefault({}),
+    /** null disables early stopping. */
+    earlyStopping: z
+      .object({ patience: z.number().int().min(1).default(15), minDelta: z.number().min(0).default(1e-3) })
+      .strict()
+      .nullable()
+      .prefault({}),
+    export: z
+      .object({
+        /** ONNX file written from the best model at the end (relative to the config); default <output>/<name>.onnx. */
+        onnx: z.string().optional(),
+        /** Also write <onnx stem>.card.json/.md with held-out metrics (test split) beside the classical baseline. */
+        card: z.boolean().default(true),
+        /** Also copy the best tfjs model to <onnx stem>.tfjs/ (for `--init` fine-tuning). */
+        tfjs: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const m = 2 ** (c.model.depth - 1);
+    if (c.patch.size.some((s) => s % m !== 0)) ctx.addIssue({ code: 'custom', path: ['patch', 'size'], message: `every patch size must be divisible by ${m} (model depth ${c.model.depth})` });
+  });
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+
+export function parseTrainConfig(data: unknown, what = 'training config'): TrainConfig {
+  return parseWith(TrainConfigSchema, data, what);
+}
+
+export interface TrainData {
+  train: TrainVolume[];
+  val: TrainVolume[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  valLoss: number;
+  /** Hard Dice per class on the validation patches (null: class absent from both). */
+  valDice: (number | null)[];
+  score: number;
+  best: boolean;
+  seconds: number;
+}
+
+const StateSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    name: z.string(),
+    epoch: z.number().int().min(0),
+    globalStep: z.number().int().min(0),
+    bestScore: z.number(),
+    bestEpoch: z.number().int(),
+    epochsSinceBest: z.number().int().min(0),
+    stoppedEarly: z.boolean(),
+    wallTime_s: z.number().min(0),
+    optimizerT: z.number().int().min(0),
+    seed: z.number().int(),
+    model: z.unknown(),
+    patchSize: z.array(z.number()),
+    history: z.array(z.unknown()),
+    backend: z.string(),
+  });
+type TrainState = Omit<z.output<typeof StateSchema>, 'history'> & { history: EpochRecord[] };
+
+export interface TrainOptions {
+  outDir: string;
+  /** Start from these weights (fine-tuning); ignored when resuming from a checkpoint. */
+  init?: LoadedModel;
+  /** Continue from outDir/checkpoint when it exists. */
+  resume?: boolean;
+  /** Stop after this many epochs in this session (time-boxed sessions, tests). */
+  maxEpochs?: number;
+  /** Write curves.png each epoch (default true). */
+  plot?: boolean;
+  onEpoch?: (rec: EpochRecord) => void;
+}
+
+export interface TrainResult {
+  name: string;
+  epochsCompleted: number;
+  sessionEpochs: number;
+  finished: boolean;
+  stoppedEarly: boolean;
+  bestEpoch: number;
+  bestScore: number;
+  history: EpochRecord[];
+  bestDir: string;
+  checkpointDir: string;
+  wallTime_s: number;
+  backend: BackendInfo;
+  parameters: number;
+}
+
+function meanFinite(xs: number[]): number {
+  const f = xs.filter(Number.isFinite);
+  return f.length ? f.reduce((a, b) => a + b, 0) / f.length : 0;
+}
+
+/** Validation patches drawn once (same seed → same patches in every epoch and session). */
+function drawValidation(vols: TrainVolume[], cfg: TrainConfig): { img: Float32Array; lab: Uint8Array }[] {
+  const sampler = new PatchSampler(vols, cfg.patch);
+  const rng = new Rng(`${cfg.seed}:validation`);
+  const n = cfg.patch.size[0] * cfg.patch.size[1] * cfg.patch.size[2];
+  const out: { img: Float32Array; lab: Uint8Array }[] = [];
+  for (let i = 0; i < cfg.validation.patches; i++) {
+    const img = new Float32Array(n);
+    const lab = new Uint8Array(n);
+    sampler.extract(sampler.draw(rng), img, lab);
+    out.push({ img, lab });
+  }
+  return out;
+}
+
+export function validate(model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): { loss: number; dice: number[] } {
+  const counter = new DiceCounter();
+  let lossSum = 0;
+  let batches = 0;
+  const n = size[0] * size[1] * size[2];
+  for (let i = 0; i < patches.length; i += batchSize) {
+    const group = patches.slice(i, i + batchSize);
+    const b = group.length;
+    const img = new Float32Array(b * n);
+    const lab = new Uint8Array(b * n);
+    group.forEach((p, j) => {
+      img.set(p.img, j * n);
+      lab.set(p.lab, j * n);
+    });
+    const logitsData = tf.tidy(() => {
+      const x = tf.tensor5d(img, [b, size[0], size[1], size[2], 1]);
+      const y = oneHot5(lab, [b, size[0], size[1], size[2]]);
+      const logits = model.forward(x, false);
+      lossSum += diceCeLoss(logits, y, lossCfg).total.dataSync()[0];
+      return logits.dataSync() as Float32Array;
+    });
+    batches++;
+    counter.add(argmaxLast(logitsData, NUM_CLASSES), lab);
+  }
+  return { loss: lossSum / Math.max(1, batches), dice: counter.dice() };
+}
+
+async function writeLogAndPlot(outDir: string, state: TrainState, plot: boolean): Promise<void> {
+  await writeFileAtomic(path.join(outDir, 'train-log.jsonl'), state.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+  if (plot && state.history.length > 0) {
+    const pts: CurvePoint[] = state.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, valLoss: h.valLoss, dice: h.valDice.map((d) => (d === null ? NaN : d)) }));
+    await writeFileAtomic(path.join(outDir, 'curves.png'), await curvesPng(pts, `nanoroi train ${state.name}`, CLASS_NAMES));
+  }
+}
+
+async function readCheckpoint(dir: string, model: UNet, opt: Adam): Promise<TrainState> {
+  const statePath = path.join(dir, 'state.json');
+  const state = parseWith(StateSchema, await readJsonFile(statePath), statePath) as TrainState;
+  const loaded = await loadModel(dir);
+  try {
+    if (JSON.stringify(loaded.model.config) !== JSON.stringify(model.config)) {
+      throw new NanoroiError('E_STATE', `the checkpoint in ${dir} is for another network layout (${JSON.stringify(loaded.model.config)}); use a new output folder or the original config`);
+    }
+    const values = new Map(loaded.model.snapshot().map((s) => [s.name, s]));
+    model.load(values, dir);
+  } finally {
+    loaded.model.dispose();
+  }
+  const buf = await readInputFile(path.join(dir, 'optimizer.bin'));
+  opt.restore(state.optimizerT, new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)));
+  return state;
+}
+
+export function hardwareSummary(): string {
+  const c = cpus();
+  return `${availableParallelism()} × ${c[0]?.model?.trim() ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}-${process.arch}`;
+}
+
+/** Train (or continue training) a U-Net on prepared volumes. */
+export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainOptions): Promise<TrainResult> {
+  const backend = await initBackend(cfg.backend as BackendChoice);
+  const size = cfg.patch.size as Vec3;
+  const mult = sizeMultiple(cfg.model);
+  if (size.some((s) => s % mult)) throw new NanoroiError('E_ARGS', `patch size ${size.join('×')} must be divisible by ${mult} for a depth-${cfg.model.depth} U-Net`);
+  if (data.train.length === 0) throw new NanoroiError('E_STATE', 'no training volumes (split "train") in the dataset manifests');
+  const valVols = data.val.length ? data.val : data.train;
+  if (!data.val.length) log('note: no validation volumes (split "val"); validating on training volumes, so early stopping only tracks the fit');
+
+  const outDir = opts.outDir;
+  const ckDir = path.join(outDir, 'checkpoint');
+  const bestDir = path.join(outDir, 'best');
+  const model = new UNet(cfg.model, cfg.seed);
+  model.nativeConv = backend.nativeConv3d;
+  const trainable = model.trainableNames();
+  const opt = new Adam(cfg.optimizer, model.params, trainable);
+  const engineToParam = new Map(trainable.map((n) => [model.p(n).name, n]));
+  const varList = trainable.map((n) => model.p(n));
+
+  let state: TrainState = {
+    schemaVersion: 1,
+    name: cfg.name,
+    epoch: 0,
+    globalStep: 0,
+    bestScore: -Infinity,
+    bestEpoch: -1,
+    epochsSinceBest: 0,
+    stoppedEarly: false,
+    wallTime_s: 0,
+    optimizerT: 0,
+    seed: cfg.seed,
+    model: model.config,
+    patchSize: size,
+    history: [],
+    backend: backend.name,
+  };
+  const hasCheckpoint = existsSync(path.join(ckDir, 'state.json'));
+  try {
+    if (hasCheckpoint && !opts.resume) {
+      throw new NanoroiError('E_STATE', `${outDir} already holds a training checkpoint; pass --resume to continue it, or choose another output folder`);
+    }
+    if (hasCheckpoint) {
+      state = await readCheckpoint(ckDir, model, opt);
+      log(`resuming ${cfg.name} after epoch ${state.epoch} (best mean Dice ${state.bestScore.toFixed(3)} at epoch ${state.bestEpoch})`);
+    } else if (opts.init) {
+      if (JSON.stringify(opts.init.model.config) !== JSON.stringify(model.config)) {
+        throw new NanoroiError('E_MODEL', `--init model ${opts.init.meta.name} has another network layout than the config's "model" section; copy its layout (${JSON.stringify(opts.init.json.config)}) into the config`);
+      }
+      model.load(new Map(opts.init.model.snapshot().map((s) => [s.name, s])), `model ${opts.init.meta.name}`);
+      log(`starting from the weights of ${opts.init.meta.name}`);
+    }
+
+    const meta = (info: Record<string, unknown>): ModelMeta => ({ name: cfg.name, normalization: cfg.normalization, patchSize: size, info });
+    const totalSteps = cfg.epochs * cfg.stepsPerEpoch;
+    const sessionEpochs = Math.max(0, Math.min(cfg.epochs - state.epoch, opts.maxEpochs ?? Infinity));
+    const done = state.stoppedEarly || state.epoch >= cfg.epochs;
+    const valPatches = drawValidation(valVols, cfg);
+    const sampler = new PatchSampler(data.train, cfg.patch);
+    const B = cfg.patch.batchSize;
+    const n = size[0] * size[1] * size[2];
+    const img = new Float32Array(B * n);
+    const lab = new Uint8Array(B * n);
+    const pImg = new Float32Array(n);
+    const pLab = new Uint8Array(n);
+    const scratch = { img: new Float32Array(n), lab: new Uint8Array(n) };
+    const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
+    if (!done) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
+    let ran = 0;
+    while (!done && ran < sessionEpochs && !state.stoppedEarly) {
+      const t0 = performance.now();
+      const epoch = state.epoch; // 0-based index of the epoch being run
+      const rng = new Rng(`${cfg.seed}:epoch:${epoch}`);
+      let lossSum = 0;
+      let lr = 0;
+      for (let s = 0; s < cfg.stepsPerEpoch; s++) {
+        for (let b = 0; b < B; b++) {
+          sampler.extract(sampler.draw(rng), pImg, pLab);
+          augmentPatch(pImg, pLab, size, cfg.augment, rng, scratch);
+          img.set(pImg, b * n);
+          lab.set(pLab, b * n);
+        }
+        lr = learningRate(cfg.optimizer, state.globalStep, totalSteps, cfg.stepsPerEpoch);
+        const bn: BnBatchStats[] = [];
+        const x = tf.tensor5d(img, [B, size[0], size[1], size[2], 1]);
+        const y = oneHot5(lab, [B, size[0], size[1], size[2]]);
+        const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true, bn), y, cfg.loss).total, varList);
+        const byParam = new Map<string, tf.Tensor>();
+        for (const [k, g] of Object.entries(grads)) byParam.set(engineToParam.get(k)!, g);
+        opt.apply(byParam, lr);
+        if (bn.length) model.updateBatchNorm(bn);
+        const lv = value.dataSync()[0];
+        if (!Number.isFinite(lv)) throw new NanoroiError('E_VALUE', `training diverged at step ${state.globalStep} (loss ${lv}); lower optimizer.lr`);
+        lossSum += lv;
+        tf.dispose([x, y, value, ...Object.values(grads)]);
+        state.globalStep++;
+        progress.tick();
+      }
+      const v = validate(model, valPatches, size, cfg.validation.batchSize, cfg.loss);
+      const score = meanFinite(v.dice.slice(1));
+      const seconds = (performance.now() - t0) / 1000;
+      state.epoch = epoch + 1;
+      state.wallTime_s += seconds;
+      state.optimizerT = opt.t;
+      const improved = score > state.bestScore + (cfg.earlyStopping?.minDelta ?? 0);
+      if (improved) {
+        state.bestScore = score;
+        state.bestEpoch = state.epoch;
+        state.epochsSinceBest = 0;
+      } else state.epochsSinceBest++;
+      if (cfg.earlyStopping && state.epochsSinceBest >= cfg.earlyStopping.patience) state.stoppedEarly = true;
+      const rec: EpochRecord = {
+        epoch: state.epoch,
+        step: state.globalStep,
+        lr,
+        trainLoss: lossSum / cfg.stepsPerEpoch,
+        valLoss: v.loss,
+        valDice: v.dice.map((d) => (Number.isFinite(d) ? d : null)),
+        score,
+        best: improved,
+        seconds,
+      };
+      state.history.push(rec);
+
+      // Checkpoint (and best) as one batch: a crash leaves the previous complete checkpoint.
+      const batch = new AtomicBatch();
+      try {
+        const info = { epoch: state.epoch, step: state.globalStep, valDice: rec.valDice, score };
+        await stageModel(batch, ckDir, model, meta(info));
+        await batch.add(path.join(ckDir, 'optimizer.bin'), littleEndianBytes(opt.state().data));
+        if (improved) await stageModel(batch, bestDir, model, meta(info));
+        await batch.add(path.join(ckDir, 'state.json'), JSON.stringify(state) + '\n');
+        await batch.commit();
+      } catch (e) {
+        await batch.abort();
+        throw e;
+      }
+      await writeLogAndPlot(outDir, state, opts.plot ?? true);
+      const diceTxt = CLASS_NAMES.slice(1)
+        .map((c, i) => `${c} ${rec.valDice[i + 1] === null ? '–' : rec.valDice[i + 1]!.toFixed(3)}`)
+        .join(', ');
+      log(`epoch ${state.epoch}/${cfg.epochs}: loss ${rec.trainLoss.toFixed(4)}, val loss ${rec.valLoss.toFixed(4)}, Dice ${diceTxt}${improved ? ' (best)' : ''}, lr ${lr.toExponential(2)}, ${formatDuration(seconds)}`);
+      opts.onEpoch?.(rec);
+      ran++;
+    }
+    progress.finish();
+    if (state.stoppedEarly && ran > 0) log(`early stop: no gain of ${cfg.earlyStopping!.minDelta} in mean Dice for ${cfg.earlyStopping!.patience} epochs; best epoch ${state.bestEpoch}`);
+    return {
+      name: cfg.name,
+      epochsCompleted: state.epoch,
+      sessionEpochs: ran,
+      finished: state.stoppedEarly || state.epoch >= cfg.epochs,
+      stoppedEarly: state.stoppedEarly,
+      bestEpoch: state.bestEpoch,
+      bestScore: state.bestScore,
+      history: state.history,
+      bestDir,
+      checkpointDir: ckDir,
+      wallTime_s: state.wallTime_s,
+      backend,
+      parameters: model.parameterCount(),
+    };
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+/** Remove a run folder's checkpoint (used by tests and `--restart`). */
+export async function clearRun(outDir: string): Promise<void> {
+  await fs.rm(path.join(outDir, 'checkpoint'), { recursive: true, force: true });
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { run } from '../../src/cli/main.js';
+import { writeVolume } from '../../src/io/volume-file.js';
+import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+import { parseRoiFile } from '../../src/roi/schema.js';
+import { paintBall, paintBox, vol } from './helpers.js';
+
+describe('nanoroi propose', () => {
+  it('writes the ROI file, CSV and one PNG per ROI; bad input exits 2 with no output', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'nanoroi-propose-'));
+    const shape: Vec3 = [40, 40, 60];
+    const d = vol(shape);
+    paintBox(d, shape, [0, 0, 0], [59, 39, 29], 1);
+    paintBall(d, shape, [20, 20, 20], 4, 2);
+    paintBox(d, shape, [30, 10, 15], [49, 29, 16], 3);
+    const labels = path.join(dir, 'labels.nrrd');
+    await writeVolume(labels, makeVolume(d, shape, [0.05, 0.05, 0.05]));
+    const out = path.join(dir, 'out', 'rois.json');
+    const code = await run(['propose', labels, '--out', out, '--csv', path.join(dir, 'out', 'rois.csv'), '--images', path.join(dir, 'img'), '-q']);
+    expect(code).toBe(0);
+    const file = parseRoiFile(JSON.parse(readFileSync(out, 'utf8')));
+    expect(file.rois.map((r) => r.class).sort()).toEqual(['crack', 'micropore']);
+    expect(file.source.labels).toBe('labels.nrrd');
+    expect(readFileSync(path.join(dir, 'out', 'rois.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
+    const pngs = readdirSync(path.join(dir, 'img')).filter((f) => f.endsWith('.png')).sort();
+    expect(pngs).toEqual(['roi-001.png', 'roi-002.png']);
+    expect(readFileSync(path.join(dir, 'img', pngs[0])).subarray(1, 4).toString()).toBe('PNG');
+
+    // A grey volume of another shape: one clear error, exit 2, nothing written.
+    const grey = path.join(dir, 'grey.nrrd');
+    await writeVolume(grey, makeVolume(new Float32Array(8), [2, 2, 2]));
+    const bad = path.join(dir, 'bad.json');
+    expect(await run(['propose', labels, '--out', bad, '--volume', grey, '-q'])).toBe(2);
+    expect(existsSync(bad)).toBe(false);
+  });
+});

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { proposeRois, proposeRoisDetailed, roisToCsv } from '../../src/roi/propose.js';
+import { accessFactor, fmt, groupSites } from '../../src/roi/rank.js';
+import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+import { parseRoiFile } from '../../src/roi/schema.js';
+import { paintBall, paintBox, vol } from './helpers.js';
+
+/** A pillar slab of particle material with two pores, a crack and a sub-resolution speck. */
+function scene() {
+  const shape: Vec3 = [60, 40, 80];
+  const d = vol(shape);
+  paintBox(d, shape, [0, 0, 0], [79, 39, 49], 1); // top slice z = 49
+  paintBox(d, shape, [10, 15, 20], [49, 24, 21], 3); // crack 40 vox = 2 µm long, 1.45 µm below the top
+  paintBall(d, shape, [65, 20, 40], 6, 2); // pore ≈ 0.6 µm across, 0.475 µm below the top
+  paintBall(d, shape, [65, 20, 8], 4, 2); // deeper pore
+  d[(30 * 40 + 5) * 80 + 5] = 2; // one-voxel speck: below the resolution
+  return { d, shape, sp: [0.05, 0.05, 0.05] as Vec3 };
+}
+
+describe('rankRois / proposeRois', () => {
+  it('drops sub-resolution specks, ranks, and writes reasons with the measured numbers', async () => {
+    const { d, shape, sp } = scene();
+    const detail = await proposeRoisDetailed(makeVolume(d, shape, sp, [0, 0, 0]), { watershed: false });
+    const file = detail.file;
+    expect(detail.dropped.belowResolution).toBe(1);
+    expect(file.rois).toHaveLength(3);
+    expect(file.source.topSurface_um).toBeCloseTo(49.5 * 0.05, 10);
+    const crack = file.rois.find((r) => r.class === 'crack')!;
+    expect(crack.crack!.length_um).toBeCloseTo(2, 6);
+    expect(crack.depthBelowTop_um).toBeCloseTo(1.45, 6);
+    expect(crack.reasons[0]).toBe(`crack ${fmt(crack.crack!.length_um)} µm long, ${fmt(crack.depthBelowTop_um)} µm below the top`);
+    expect(crack.reasons[0]).toContain('crack 2 µm long, 1.4 µm below the top');
+    const pores = file.rois.filter((r) => r.class === 'micropore');
+    for (const p of pores) {
+      expect(p.reasons[0]).toContain(`micropore ${fmt(p.equivalentDiameter_um)} µm across, ${fmt(p.depthBelowTop_um)} µm below the top`);
+    }
+    // Scores: sorted best first, ids follow the rank.
+    for (let i = 1; i < file.rois.length; i++) expect(file.rois[i - 1].score).toBeGreaterThanOrEqual(file.rois[i].score);
+    expect(file.rois.map((r) => r.id)).toEqual([1, 2, 3]);
+    // The crack (class 1, 2 µm) outranks the deep 0.4 µm pore.
+    const deep = pores.find((p) => p.centroid_vox!.z < 10)!;
+    expect(crack.score).toBeGreaterThan(deep.score);
+    expect(deep.depthBelowTop_um).toBeCloseTo((49.5 - 8) * 0.05, 6);
+    // Sites: all three lie within a 18 µm box laterally, but depths differ by > 1 µm.
+    for (const r of file.rois) expect(r.siteId).toBeGreaterThan(0);
+    const siteOf = new Map(file.sites.flatMap((s) => s.roiIds.map((id) => [id, s.id] as const)));
+    const shallow = pores.find((p) => p.centroid_vox!.z > 30)!;
+    expect(siteOf.get(shallow.id)).toBe(siteOf.get(crack.id)); // 0.475 vs 1.45 µm deep: within 1 µm
+    expect(siteOf.get(deep.id)).not.toBe(siteOf.get(crack.id));
+    expect(file.sites.reduce((s, x) => s + x.roiIds.length, 0)).toBe(3);
+    expect(() => parseRoiFile(JSON.parse(JSON.stringify(file)))).not.toThrow();
+    const csv = roisToCsv(file).trim().split('\n');
+    expect(csv).toHaveLength(4);
+    expect(csv[1].startsWith('1,')).toBe(true);
+  });
+
+  it('host particle, confidence and grey class reach the reasons', async () => {
+    const { d, shape, sp } = scene();
+    const probs = new Float32Array(d.length).fill(0.9);
+    const file = await proposeRois(makeVolume(d, shape, sp, [0, 0, 0]), { probabilities: { data: probs, classes: 1 }, top: 2 });
+    expect(file.rois).toHaveLength(2);
+    for (const r of file.rois) {
+      expect(r.meanConfidence).toBeCloseTo(0.9, 6);
+      expect(r.reasons[0]).toContain('0.90 confidence');
+      expect(r.host!.particleId).toBeGreaterThan(0);
+      expect(r.reasons[0]).toContain(`particle`);
+    }
+  });
+
+  it('rejects labels outside 0–3', async () => {
+    const d = new Uint8Array(8);
+    d[3] = 7;
+    await expect(proposeRois(makeVolume(d, [2, 2, 2]))).rejects.toThrow(/value 7/);
+  });
+
+  it('accessibility falls with depth and drops past the limit', () => {
+    expect(accessFactor(0, 1.5, 5)).toBe(1);
+    expect(accessFactor(1.5, 1.5, 5)).toBeCloseTo(0.85, 10);
+    expect(accessFactor(5, 1.5, 5)).toBeCloseTo(0.5, 10);
+    expect(accessFactor(6.5, 1.5, 5)).toBeCloseTo(0.5 / Math.E, 10);
+  });
+
+  it('sites never exceed the field of view', () => {
+    const mk = (id: number, x: number, z: number, score: number) => ({
+      id, class: 'micropore' as const, voxels: 1, centroid_um: { x, y: 0, z }, bbox_um: { min: { x: x - 0.5, y: -0.5, z: z - 0.5 }, max: { x: x + 0.5, y: 0.5, z: z + 0.5 } },
+      volume_um3: 1, equivalentDiameter_um: 1, depthBelowTop_um: 1, score, reasons: [],
+    });
+    const rois = [mk(1, 0, 0, 0.9), mk(2, 10, 0, 0.8), mk(3, 17.5, 0, 0.7), mk(4, -5, 0, 0.6), mk(5, 2, 3, 0.5)];
+    const sites = groupSites(rois, 18, 1);
+    expect(sites.map((s) => s.roiIds)).toEqual([[1, 2, 4], [3], [5]]); // 3 would widen the box to 18.5 µm; 5 is 3 µm deeper
+    expect(sites[0].bbox_um.max.x - sites[0].bbox_um.min.x).toBeLessThanOrEqual(18);
+  });
+});

@@ -1,0 +1,152 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Vec3 } from '../../src/core/volume.js';
+import { Rng } from '../../src/core/rng.js';
+import { setThreads } from '../../src/core/pool.js';
+import {
+  closeBall,
+  edtSquared,
+  fillHoles,
+  gaussian3d,
+  gaussianKernel1D,
+  hysteresis,
+  labelComponents,
+  otsuThresholds,
+  PARALLEL_MIN_VOXELS,
+  removeSmall,
+  sheetness,
+} from '../../src/segment/filters.js';
+
+afterAll(() => setThreads(0));
+
+describe('gaussian3d', () => {
+  it('matches a direct 3D convolution with replicated edges, anisotropic σ', async () => {
+    const shape: Vec3 = [7, 9, 11];
+    const n = 7 * 9 * 11;
+    const rng = new Rng(1);
+    const src = Float32Array.from({ length: n }, () => rng.next());
+    const sig: Vec3 = [0.7, 1.3, 0];
+    const out = await gaussian3d(src, shape, sig);
+    const wz = gaussianKernel1D(sig[0]), wy = gaussianKernel1D(sig[1]);
+    const rz = (wz.length - 1) / 2, ry = (wy.length - 1) / 2;
+    const cl = (v: number, m: number) => Math.min(m - 1, Math.max(0, v));
+    let maxErr = 0;
+    for (let z = 0; z < 7; z++)
+      for (let y = 0; y < 9; y++)
+        for (let x = 0; x < 11; x++) {
+          let acc = 0;
+          for (let a = -rz; a <= rz; a++) for (let b = -ry; b <= ry; b++) acc += wz[a + rz] * wy[b + ry] * src[(cl(z + a, 7) * 9 + cl(y + b, 9)) * 11 + x];
+          maxErr = Math.max(maxErr, Math.abs(acc - out[(z * 9 + y) * 11 + x]));
+        }
+    expect(maxErr).toBeLessThan(1e-5);
+    // the input is untouched and σ = 0 everywhere is a copy
+    const copy = await gaussian3d(src, shape, [0, 0, 0]);
+    expect(copy).toEqual(src);
+    expect(copy).not.toBe(src);
+  });
+
+  it('the worker pool gives the same bytes as the main thread (needs the build in dist/)', async () => {
+    const shape: Vec3 = [130, 128, 128];
+    expect(shape[0] * shape[1] * shape[2]).toBeGreaterThanOrEqual(PARALLEL_MIN_VOXELS);
+    const n = shape[0] * shape[1] * shape[2];
+    const rng = new Rng(2);
+    const src = new Float32Array(n);
+    for (let i = 0; i < n; i += 97) src[i] = rng.next();
+    setThreads(0);
+    const a = await gaussian3d(src, shape, [1, 1.5, 2]);
+    setThreads(2);
+    const b = await gaussian3d(src, shape, [1, 1.5, 2]);
+    setThreads(0);
+    expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+  });
+});
+
+describe('distance transform and morphology', () => {
+  it('edtSquared equals brute force, anisotropic spacing', () => {
+    const shape: Vec3 = [6, 7, 8];
+    const n = 6 * 7 * 8;
+    const rng = new Rng(3);
+    const m = Uint8Array.from({ length: n }, () => (rng.next() < 0.05 ? 1 : 0));
+    const sp: Vec3 = [0.2, 0.1, 0.05];
+    const d = edtSquared(m, shape, sp);
+    const pts: number[][] = [];
+    for (let z = 0; z < 6; z++) for (let y = 0; y < 7; y++) for (let x = 0; x < 8; x++) if (m[(z * 7 + y) * 8 + x]) pts.push([z, y, x]);
+    expect(pts.length).toBeGreaterThan(3);
+    for (let z = 0; z < 6; z++)
+      for (let y = 0; y < 7; y++)
+        for (let x = 0; x < 8; x++) {
+          let best = Infinity;
+          for (const [a, b, c] of pts) best = Math.min(best, ((z - a) * sp[0]) ** 2 + ((y - b) * sp[1]) ** 2 + ((x - c) * sp[2]) ** 2);
+          expect(d[(z * 7 + y) * 8 + x]).toBeCloseTo(best, 6);
+        }
+  });
+
+  it('closing bridges a 2-voxel gap; hole filling fills an enclosed cavity only', () => {
+    const shape: Vec3 = [12, 12, 12];
+    const m = new Uint8Array(1728);
+    const set = (z: number, y: number, x: number) => (m[(z * 12 + y) * 12 + x] = 1);
+    for (let z = 2; z < 10; z++) for (let y = 2; y < 10; y++) for (let x = 2; x < 10; x++) if (x !== 5 && x !== 6) set(z, y, x);
+    const c = closeBall(m, shape, [1, 1, 1], 1.5);
+    expect(c[(5 * 12 + 5) * 12 + 5]).toBe(1); // gap closed
+    expect(c[(0 * 12 + 5) * 12 + 5]).toBe(0); // outside stays background
+    // a hollow cube: the cavity fills, a cube with a tunnel to the outside does not
+    const h = new Uint8Array(1728);
+    for (let z = 2; z < 10; z++) for (let y = 2; y < 10; y++) for (let x = 2; x < 10; x++) if (z < 4 || z > 7 || y < 4 || y > 7 || x < 4 || x > 7) h[(z * 12 + y) * 12 + x] = 1;
+    const f = fillHoles(h, shape);
+    expect(f.reduce((s, v) => s + v, 0)).toBe(512);
+    for (let x = 2; x < 4; x++) h[(5 * 12 + 5) * 12 + x] = 0; // tunnel
+    expect(fillHoles(h, shape).reduce((s, v) => s + v, 0)).toBe(h.reduce((s, v) => s + v, 0));
+  });
+});
+
+describe('components and thresholds', () => {
+  it('6- vs 26-connectivity, sizes, small-component removal and hysteresis', () => {
+    const shape: Vec3 = [3, 3, 3];
+    const m = new Uint8Array(27);
+    m[0] = 1; // (0,0,0)
+    m[13] = 1; // (1,1,1): corner-adjacent only
+    m[26] = 1;
+    m[25] = 1;
+    expect(labelComponents(m, shape, 6).count).toBe(3);
+    const cc = labelComponents(m, shape, 26);
+    expect(cc.count).toBe(1);
+    expect(cc.sizes[1]).toBe(4);
+    expect(removeSmall(m, shape, 2, 6).reduce((s, v) => s + v, 0)).toBe(2);
+    const v = Float32Array.from({ length: 27 }, (_, i) => (i === 0 ? 0.9 : i < 3 ? 0.5 : i === 20 ? 0.5 : 0));
+    const h = hysteresis(v, shape, 0.4, 0.8);
+    expect([...h].map((x, i) => (x ? i : -1)).filter((i) => i >= 0)).toEqual([0, 1, 2]);
+  });
+
+  it('Otsu splits two modes at the gap; multi-Otsu finds three', () => {
+    const rng = new Rng(5);
+    const two = Float32Array.from({ length: 20000 }, (_, i) => (i % 3 === 0 ? rng.normal(0.8, 0.03) : rng.normal(0.2, 0.03)));
+    const [t] = otsuThresholds(two, 2, 0, 1);
+    expect(t).toBeGreaterThan(0.4);
+    expect(t).toBeLessThan(0.6);
+    const three = Float32Array.from({ length: 30000 }, (_, i) => rng.normal([0.1, 0.5, 0.9][i % 3], 0.03));
+    const [a, b] = otsuThresholds(three, 3, 0, 1);
+    expect(a).toBeGreaterThan(0.2);
+    expect(a).toBeLessThan(0.4);
+    expect(b).toBeGreaterThan(0.6);
+    expect(b).toBeLessThan(0.8);
+  });
+});
+
+describe('sheetness', () => {
+  it('responds to a thin dark sheet, not to a dark blob or a flat region', async () => {
+    const shape: Vec3 = [32, 32, 32];
+    const n = 32 ** 3;
+    const img = new Float32Array(n).fill(1);
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) img[(10 * 32 + y) * 32 + x] = 0.2; // sheet z = 10
+    for (let z = 0; z < 32; z++)
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++) if ((z - 23) ** 2 + (y - 16) ** 2 + (x - 16) ** 2 <= 9) img[(z * 32 + y) * 32 + x] = 0.2; // blob r = 3
+    const blurred = await gaussian3d(img, shape, [1, 1, 1]);
+    const s = await sheetness(blurred, shape, [0.05, 0.05, 0.05], null, { scales_um: [0.025, 0.05, 0.075], alpha: 0.5, beta: 0.5, c: 0.04, polarity: 1 });
+    const at = (z: number, y: number, x: number) => s[(z * 32 + y) * 32 + x];
+    expect(at(10, 16, 16)).toBeGreaterThan(0.8);
+    expect(at(23, 16, 16)).toBeLessThan(0.1);
+    expect(at(16, 5, 5)).toBeLessThan(0.05);
+    // the bright sides of the sheet have λ3 < 0 across it: no response for dark-sheet polarity
+    expect(at(12, 16, 16)).toBeLessThan(0.2);
+  });
+});

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { writeVolume, readVolume } from '../../src/io/volume-file.js';
+import { evaluate, truthObjectsFromJson } from '../../src/segment/eval.js';
+import { segmentClassical } from '../../src/segment/classical.js';
+import { makeSynthetic, type Synth } from './classical-synthetic.js';
+
+const BIN = path.resolve('bin/nanoroi.js');
+let dir = '';
+let s: Synth;
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NANOROI_THREADS: '0' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'nanoroi-eval-'));
+  s = await makeSynthetic({ seed: 7, shape: [48, 48, 48], particles: 2 });
+  await writeVolume(path.join(dir, 'grey.nrrd'), s.grey);
+  await writeVolume(path.join(dir, 'truth.nrrd'), s.labels);
+  writeFileSync(path.join(dir, 'truth.json'), JSON.stringify({ objects: s.objects }));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('nanoroi eval', () => {
+  it('scores the classical baseline from the command line, same numbers as the library', async () => {
+    const pred = path.join(dir, 'pred.nrrd');
+    const r = cli('eval', path.join(dir, 'grey.nrrd'), path.join(dir, 'truth.nrrd'), '--classical', '--save-pred', pred, '--truth-json', path.join(dir, 'truth.json'), '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const lib = evaluate(await segmentClassical(s.grey), s.labels, { truthObjects: s.objects });
+    expect(j.classes.micropore.dice).toBeCloseTo(lib.classes.micropore.dice, 12);
+    expect(j.classes.crack.dice).toBeCloseTo(lib.classes.crack.dice, 12);
+    expect(j.objects.micropore.truth).toBe(s.objects.length);
+    expect(j.objects.truthSource).toBe('truth-json');
+    expect(j.objects.micropore.bins.map((b: { label: string }) => b.label)).toEqual(['<0.15', '0.15–0.3', '0.3–0.6', '>0.6']);
+    // the saved prediction scores the same without --classical; the table prints
+    expect(existsSync(pred)).toBe(true);
+    const saved = (await readVolume(pred)).volume;
+    expect(saved.shape).toEqual(s.labels.shape);
+    const t = cli('eval', pred, path.join(dir, 'truth.nrrd'), '--size-bins', '0.2,0.4');
+    expect(t.code).toBe(0);
+    expect(t.out).toContain('micropore');
+    expect(t.out).toContain('<0.2');
+    expect(t.out).toMatch(/crack clDice \d\.\d{3}/);
+  });
+
+  it('the truth against itself scores 1 and writes the report atomically with --out', () => {
+    const out = path.join(dir, 'report.json');
+    const r = cli('eval', path.join(dir, 'truth.nrrd'), path.join(dir, 'truth.nrrd'), '--json', '--out', out);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    expect(j.classes.particle.dice).toBe(1);
+    expect(j.classes.micropore.dice).toBe(1);
+    expect(j.crack.clDice).toBe(1);
+  });
+
+  it('user errors print one line and exit 2', async () => {
+    const other = path.join(dir, 'small.nrrd');
+    await writeVolume(other, { ...s.labels, data: new Uint8Array(8), shape: [2, 2, 2] });
+    let r = cli('eval', other, path.join(dir, 'truth.nrrd'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^nanoroi: prediction is 2×2×2 voxels but the truth is 48×48×48/);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    r = cli('eval', path.join(dir, 'truth.nrrd'), path.join(dir, 'truth.nrrd'), '--size-bins', '0.1,abc');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--size-bins/);
+    r = cli('eval', path.join(dir, 'grey.nrrd'), path.join(dir, 'truth.nrrd'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/label value/);
+    r = cli('eval', path.join(dir, 'missing.nrrd'), path.join(dir, 'truth.nrrd'));
+    expect(r.code).toBe(2);
+  });
+});
+
+describe('truth files', () => {
+  it("reads the phantom's features (planted micropore sizes) and plain object lists", () => {
+    const phantom = {
+      schemaVersion: 1,
+      features: [
+        { id: 1, class: 'micropore', centroid_um: { x: 0, y: 0, z: 0 }, equivalentDiameter_um: 0.2, micropore: { plantedEquivalentDiameter_um: 0.22, semiAxes_um: [0.1, 0.1, 0.1] } },
+        { id: 2, class: 'crack', centroid_um: { x: 1, y: 0, z: 0 }, equivalentDiameter_um: 0.5 },
+        { id: 3, class: 'micropore', centroid_um: { x: 2, y: 0, z: 0 }, equivalentDiameter_um: 0 }, // lost in rasterization, no planted size
+      ],
+    };
+    const o = truthObjectsFromJson(phantom);
+    expect(o.map((x) => [x.class, x.equivalentDiameter_um])).toEqual([['micropore', 0.22], ['crack', 0.5]]);
+    expect(truthObjectsFromJson({ objects: [{ class: 'micropore', centroid_um: { x: 0, y: 0, z: 0 }, equivalentDiameter_um: 0.1 }] })).toHaveLength(1);
+    expect(() => truthObjectsFromJson({ pores: [] }, 'truth.json')).toThrow(/truth\.json/);
+  });
+});
