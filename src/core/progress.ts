@@ -28,11 +28,12 @@ export function log(message: string, fields: Record<string, unknown> = {}): void
 
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '--';
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h${String(m - h * 60).padStart(2, '0')}m`;
+  if (s < 59.5) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
+  // Round first, then split, so 119.6 s prints 2m00s, never 1m60s.
+  const totalS = Math.round(s);
+  if (totalS < 3600) return `${Math.floor(totalS / 60)}m${String(totalS % 60).padStart(2, '0')}s`;
+  const totalM = Math.round(s / 60);
+  return `${Math.floor(totalM / 60)}h${String(totalM % 60).padStart(2, '0')}m`;
 }
 
 export class Progress {

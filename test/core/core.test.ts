@@ -152,3 +152,15 @@ describe('worker pool', () => {
     expect(toRunnableUrl(new URL('../../src/core/reduce.ts', import.meta.url).href)).toMatch(/dist\/src\/core\/reduce\.js$/);
   });
 });
+
+describe('formatDuration', () => {
+  it('carries rounding into the next unit', async () => {
+    const { formatDuration } = await import('../../src/core/progress.js');
+    expect(formatDuration(5.25)).toBe('5.3s');
+    expect(formatDuration(59.7)).toBe('1m00s');
+    expect(formatDuration(119.6)).toBe('2m00s');
+    expect(formatDuration(3599.7)).toBe('1h00m');
+    expect(formatDuration(5400)).toBe('1h30m');
+    expect(formatDuration(Number.NaN)).toBe('--');
+  });
+});
