@@ -298,3 +298,57 @@ export function referenceProjectView(f: Float32Array, g: Grid, pv: ProjectionVec
     }
   }
 }
+
+/**
+ * The exact adjoint of the scheme above, written plainly: adds Aᵀp for one view into `vol`
+ * (same grid). Slow; the oracle that a fast back-projector is checked against
+ * (⟨A x, p⟩ = ⟨x, Aᵀ p⟩ to rounding).
+ */
+export function referenceBackProjectView(vol: Float32Array | Float64Array, g: Grid, pv: ProjectionVectors, cols: number, rows: number, proj: ArrayLike<number>, projOffset: number, supersample = 1): void {
+  const ss = Math.max(1, Math.floor(supersample));
+  const n = [g.nx, g.ny, g.nz];
+  const stride = [1, g.nx, g.nx * g.ny];
+  const sp = [g.sx, g.sy, g.sz];
+  const org = [g.ox, g.oy, g.oz];
+  for (let iv = 0; iv < rows; iv++) {
+    for (let iu = 0; iu < cols; iu++) {
+      const value = proj[projOffset + iv * cols + iu] / (ss * ss);
+      if (value === 0) continue;
+      for (let kv = 0; kv < ss; kv++) {
+        for (let ku = 0; ku < ss; ku++) {
+          const tu = iu - (cols - 1) / 2 + (ku + 0.5) / ss - 0.5;
+          const tv = iv - (rows - 1) / 2 + (kv + 0.5) / ss - 0.5;
+          const P = [0, 1, 2].map((k) => pv.det[k] + tu * pv.u[k] + tv * pv.v[k]);
+          const s = [0, 1, 2].map((k) => (pv.src[k] - org[k]) / sp[k]);
+          const r = [0, 1, 2].map((k) => (P[k] - pv.src[k]) / sp[k]);
+          const len = Math.hypot(P[0] - pv.src[0], P[1] - pv.src[1], P[2] - pv.src[2]);
+          const ad = r.map(Math.abs);
+          const d = ad[0] >= ad[1] && ad[0] >= ad[2] ? 0 : ad[1] >= ad[2] ? 1 : 2;
+          const [a, b] = d === 0 ? [1, 2] : d === 1 ? [0, 2] : [0, 1];
+          if (r[d] === 0) continue;
+          const step = (len / Math.abs(r[d])) * value;
+          for (let i = 0; i < n[d]; i++) {
+            const t = (i - s[d]) / r[d];
+            if (t < 0 || t > 1) continue;
+            const fa = s[a] + t * r[a];
+            const fb = s[b] + t * r[b];
+            const ia = Math.floor(fa);
+            const ib = Math.floor(fb);
+            const wa = fa - ia;
+            const wb = fb - ib;
+            const corners: [number, number, number][] = [
+              [ia, ib, (1 - wa) * (1 - wb)],
+              [ia + 1, ib, wa * (1 - wb)],
+              [ia, ib + 1, (1 - wa) * wb],
+              [ia + 1, ib + 1, wa * wb],
+            ];
+            for (const [ja, jb, w] of corners) {
+              if (ja < 0 || ja >= n[a] || jb < 0 || jb >= n[b]) continue;
+              vol[i * stride[d] + ja * stride[a] + jb * stride[b]] += w * step;
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -9,9 +9,9 @@ import { Progress } from '../core/progress.js';
 import { WorkerPool, defaultThreads, getPool, isShared, sharedFloat32, splitRange } from '../core/pool.js';
 import type { Volume } from '../core/volume.js';
 import { projectionCount, projectionVectors, type Geometry, type ProjectionVectors } from '../geometry/geometry.js';
-import { projectView, projectViews, referenceProjectView, type Grid, type ProjectTask } from './joseph.js';
+import { projectView, projectViews, referenceBackProjectView, referenceProjectView, type Grid, type ProjectTask } from './joseph.js';
 
-export { projectView, referenceProjectView, rayIntegral, referenceRay, type Grid } from './joseph.js';
+export { projectView, referenceProjectView, referenceBackProjectView, rayIntegral, referenceRay, type Grid } from './joseph.js';
 
 // The pool maps a src/*.ts module URL to its build output in dist/.
 const KERNEL_URL = new URL(import.meta.url.endsWith('.ts') ? './joseph.ts' : './joseph.js', import.meta.url).href;
@@ -158,3 +158,18 @@ export function forwardProjectReference(vol: Volume<Float32Array>, geom: Geometr
 
 // Re-exported for the kernel's module URL consumers (tests call the kernel directly).
 export { projectViews };
+
+/**
+ * Plain reference back-projection Aᵀp (the exact adjoint of forwardProject) of a stack
+ * [view][v][u] for the given views (all when omitted), into a new Float64 volume. Slow: an oracle
+ * for fast back-projectors, not for production reconstruction.
+ */
+export function backProjectReference(proj: ArrayLike<number>, geom: Geometry, vol: Pick<Volume, 'shape' | 'spacing_um' | 'origin_um'>, opts: Pick<ForwardOptions, 'angles' | 'supersample'> = {}): Float64Array {
+  const views = selectViews(geom, opts.angles);
+  const { cols, rows } = geom.detector;
+  if (proj.length !== views.length * rows * cols) throw new NanoroiError('E_SHAPE', `projection stack has ${proj.length} values, expected ${views.length}×${rows}×${cols}`);
+  const grid = gridOf(vol);
+  const out = new Float64Array(vol.shape[0] * vol.shape[1] * vol.shape[2]);
+  views.forEach((pv, k) => referenceBackProjectView(out, grid, pv, cols, rows, proj, k * rows * cols, opts.supersample ?? 1));
+  return out;
+}

@@ -19,7 +19,11 @@ import { NanoroiError } from '../core/errors.js';
 import type { Volume } from '../core/volume.js';
 import type { Geometry } from '../geometry/geometry.js';
 import { materialMu, type Material } from './attenuation.js';
+import { WorkerPool, defaultThreads, getPool, isShared, sharedFloat32, splitRange } from '../core/pool.js';
+import { polyCombine, type PolyTask } from './poly-kernel.js';
 import { forwardProject, type ForwardOptions } from './projector.js';
+
+const POLY_KERNEL_URL = new URL(import.meta.url.endsWith('.ts') ? './poly-kernel.ts' : './poly-kernel.js', import.meta.url).href;
 
 export interface Spectrum {
   /** Photon energies (keV), ascending. */
@@ -162,30 +166,15 @@ export function polyLineIntegrals(pathLengths: readonly Float32Array[], material
     }
     return res;
   }
-  // Flattened µ[E][m] so the inner loop is contiguous.
+  polyCombine({ L: [...pathLengths], muEM: flattenMu(mu, nE, nM), weights: w, out: res, start: 0, end: n });
+  return res;
+}
+
+/** µ[m][E] → flattened [E][m], so the kernel's inner loop is contiguous. */
+function flattenMu(mu: Float64Array[], nE: number, nM: number): Float64Array {
   const muEM = new Float64Array(nE * nM);
   for (let e = 0; e < nE; e++) for (let m = 0; m < nM; m++) muEM[e * nM + m] = mu[m][e];
-  const L = new Float64Array(nM);
-  for (let r = 0; r < n; r++) {
-    let any = false;
-    for (let m = 0; m < nM; m++) {
-      L[m] = pathLengths[m][r];
-      if (L[m] !== 0) any = true;
-    }
-    if (!any) {
-      res[r] = 0;
-      continue;
-    }
-    let T = 0;
-    for (let e = 0; e < nE; e++) {
-      let a = 0;
-      const o = e * nM;
-      for (let m = 0; m < nM; m++) a += muEM[o + m] * L[m];
-      T += w[e] * Math.exp(-a);
-    }
-    res[r] = T > 0 ? -Math.log(T) : Infinity;
-  }
-  return res;
+  return muEM;
 }
 
 /** One phase of a polychromatic phantom: its material and a volume of its volume fraction (0–1). */
@@ -225,9 +214,30 @@ export async function polyProject(phases: readonly PhaseBasis[], geom: Geometry,
   if (phases.length === 0) throw new NanoroiError('E_ARGS', 'polychromatic projection needs at least one phase');
   const L: Float32Array[] = [];
   for (const ph of phases) L.push(await forwardProject(ph.fraction, geom, opts));
-  return polyLineIntegrals(
-    L,
-    phases.map((p) => p.material),
-    spectrum,
-  );
+  const n = L[0].length;
+  const threads = opts.threads ?? defaultThreads();
+  if (threads === 0 || spectrum.weights.length === 1 || (opts.threads === undefined && n * spectrum.weights.length < 1 << 22)) {
+    return polyLineIntegrals(
+      L,
+      phases.map((p) => p.material),
+      spectrum,
+    );
+  }
+  // Large polychromatic stacks: the exp-heavy combine goes to the pool too.
+  const shared = getPool();
+  const pool = shared.size === threads ? shared : new WorkerPool(threads);
+  try {
+    const Ls = L.map((a) => (isShared(a) ? a : sharedFloat32(a.length, a)));
+    const out = sharedFloat32(n);
+    const mu = muTable(
+      phases.map((p) => p.material),
+      spectrum,
+    );
+    const muEM = flattenMu(mu, spectrum.weights.length, phases.length);
+    const tasks: PolyTask[] = splitRange(n, pool.size * 8).map(([start, end]) => ({ L: Ls, muEM, weights: spectrum.weights, out, start, end }));
+    await pool.map<PolyTask, number>(POLY_KERNEL_URL, 'polyCombine', tasks);
+    return out;
+  } finally {
+    if (pool !== shared) await pool.close();
+  }
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseGeometry, presetGeometry } from '../../src/geometry/geometry.js';
 import { Rng } from '../../src/core/rng.js';
-import { acquire, blurSeparable, blurSigmaPx, gaussianKernel } from '../../src/physics/acquire.js';
+import { acquire, blurSeparable, blurSigmaPx, gaussianKernel, simulateScan } from '../../src/physics/acquire.js';
+import { forwardProject } from '../../src/physics/projector.js';
+import { makeVolume } from '../../src/core/volume.js';
 
 function geom(cols: number, rows: number, views: number) {
   return parseGeometry({
@@ -94,5 +96,21 @@ describe('acquisition: blur and photon counting', () => {
     const opaque = await acquire(new Float32Array(64 * 64).fill(40), geom(64, 64, 1), { seed: 3, threads: 0 });
     expect(opaque.data.every((x) => Number.isFinite(x))).toBe(true);
     await expect(acquire(new Float32Array(10), g, { seed: 1 })).rejects.toThrow(/detector frames/);
+  });
+
+  it('simulateScan = forward projection + acquisition', async () => {
+    const g = parseGeometry({
+      sourceToOrigin_um: 400,
+      sourceToDetector_um: 800,
+      detector: { cols: 12, rows: 10, pixel_um: [0.1, 0.1] },
+      angles_deg: { start_deg: 0, step_deg: 45, count: 4 },
+      volume: { shape: [8, 8, 8], spacing_um: [0.05, 0.05, 0.05] },
+    });
+    const mu = makeVolume(new Float32Array(512).fill(0.089), [8, 8, 8], [0.05, 0.05, 0.05]);
+    const p = await forwardProject(mu, g, { threads: 0 });
+    const s = await simulateScan(mu, g, { seed: 9, noise: false, spotSize_um: 0, detectorPsf_px: 0, threads: 0, angles: [0, 1, 2, 3] });
+    for (let i = 0; i < p.length; i++) expect(s.data[i]).toBeCloseTo(p[i], 5);
+    const noisy = await simulateScan(mu, g, { seed: 9, threads: 0 });
+    expect(noisy.data.some((x, i) => Math.abs(x - p[i]) > 1e-3)).toBe(true);
   });
 });

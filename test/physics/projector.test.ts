@@ -5,6 +5,7 @@ import { Rng } from '../../src/core/rng.js';
 import { NanoroiError } from '../../src/core/errors.js';
 import {
   forwardProject,
+  backProjectReference,
   forwardProjectReference,
   forwardProjectSubset,
   orderedSubsets,
@@ -154,5 +155,23 @@ describe('Joseph forward projector', () => {
     expect(Array.from(projectOne(vol, g, 4))).toEqual(Array.from(full.subarray(4 * per)));
     await expect(forwardProject(vol, g, { angles: [5] })).rejects.toThrow(NanoroiError);
     expect(() => orderedSubsets(5, 0)).toThrow(/subsets/);
+  });
+
+  it('has an exact reference adjoint: ⟨A x, y⟩ = ⟨x, Aᵀ y⟩', async () => {
+    const vol = randomVolume([14, 17, 15], [0.12, 0.1, 0.11], [-0.8, -0.9, -0.7], 21);
+    for (const g of [geomNearParallel(16, 0.1), geomConeTilted(16, 0.1)]) {
+      for (const supersample of [1, 2]) {
+        const Ax = await forwardProject(vol, g, { threads: 0, supersample });
+        const rng = new Rng(4);
+        const y = Float64Array.from(Ax, () => rng.next());
+        const Aty = backProjectReference(y, g, vol, { supersample });
+        let lhs = 0;
+        let rhs = 0;
+        for (let i = 0; i < Ax.length; i++) lhs += Ax[i] * y[i];
+        for (let i = 0; i < Aty.length; i++) rhs += vol.data[i] * Aty[i];
+        expect(lhs).toBeGreaterThan(1);
+        expect(Math.abs(lhs - rhs) / lhs).toBeLessThan(1e-6);
+      }
+    }
   });
 });

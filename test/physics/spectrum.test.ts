@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MATERIALS, materialMu } from '../../src/physics/attenuation.js';
-import { effectiveMu, meanEnergy, monoSpectrum, polyLineIntegrals, polyProject, tungstenSpectrum, W_LA1_KEV } from '../../src/physics/spectrum.js';
+import { effectiveMu, meanEnergy, monoSpectrum, muVolume, polyLineIntegrals, polyProject, tungstenSpectrum, W_LA1_KEV } from '../../src/physics/spectrum.js';
 import { parseGeometry } from '../../src/geometry/geometry.js';
 import { makeVolume } from '../../src/core/volume.js';
 
@@ -65,5 +65,28 @@ describe('spectra and beam hardening', () => {
     const p = await polyProject([{ material: MATERIALS.LCO, fraction: frac }], g, s, { threads: 0 });
     const L = n * sp; // centre ray along x crosses the whole box
     expect(p[4] / L).toBeCloseTo(effectiveMu(MATERIALS.LCO, s, L), 5);
+    // The pooled combine gives the same bytes.
+    const half = makeVolume(new Float32Array(n * n * n).fill(0.5), [n, n, n], [sp, sp, sp]);
+    const phases = [
+      { material: MATERIALS.LCO, fraction: frac },
+      { material: MATERIALS.NCA, fraction: half },
+    ];
+    const a = await polyProject(phases, g, s, { threads: 0 });
+    const b = await polyProject(phases, g, s, { threads: 2 });
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(a[4]).toBeGreaterThan(p[4]);
+  });
+
+  it('builds a mono µ volume from phase fractions', () => {
+    const a = makeVolume(Float32Array.of(1, 0, 0.5, 0), [1, 2, 2], [0.05, 0.05, 0.05]);
+    const b = makeVolume(Float32Array.of(0, 1, 0.5, 0), [1, 2, 2], [0.05, 0.05, 0.05]);
+    const mu = muVolume([
+      { material: MATERIALS.LCO, fraction: a },
+      { material: MATERIALS.binder, fraction: b },
+    ]);
+    const l = materialMu(MATERIALS.LCO, W_LA1_KEV);
+    const c = materialMu(MATERIALS.binder, W_LA1_KEV);
+    expect(Array.from(mu.data)).toEqual([l, c, 0.5 * l + 0.5 * c, 0].map(Math.fround));
+    expect(() => muVolume([{ material: MATERIALS.LCO, fraction: a }, { material: MATERIALS.NCA, fraction: makeVolume(new Float32Array(2), [1, 1, 2]) }])).toThrow(/shape/);
   });
 });

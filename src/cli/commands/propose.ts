@@ -44,11 +44,8 @@ export const command: CommandModule<object, Args> = {
       .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
-    const { readVolume } = await import('../../io/volume-file.js');
-    const { AtomicBatch } = await import('../../core/atomic.js');
     const { log } = await import('../../core/progress.js');
-    const { proposeRoisDetailed, roisToCsv } = await import('../../roi/propose.js');
-    const path = await import('node:path');
+    const { proposeFiles } = await import('../../roi/propose-files.js');
     const positive = (v: number | undefined, name: string) => {
       if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new NanoroiError('E_ARGS', `--${name} must be a positive number, got ${v}`);
     };
@@ -61,54 +58,29 @@ export const command: CommandModule<object, Args> = {
     if (!(args.margin >= 0)) throw new NanoroiError('E_ARGS', `--margin must be ≥ 0, got ${args.margin}`);
     if (!(args['depth-spread'] >= 0)) throw new NanoroiError('E_ARGS', `--depth-spread must be ≥ 0, got ${args['depth-spread']}`);
 
-    const labels = (await readVolume(args.labels)).volume;
-    const n = labels.data.length;
-    const intensity = args.volume ? (await readVolume(args.volume)).volume : undefined;
-    let probabilities;
-    if (args.probabilities) {
-      const p = (await readVolume(args.probabilities)).volume;
-      if (p.data.length % n !== 0) {
-        throw new NanoroiError('E_SHAPE', `${args.probabilities} holds ${p.data.length} values, not a whole number of ${labels.shape.join('×')} label volumes`);
-      }
-      const data = p.data instanceof Float32Array ? p.data : Float32Array.from(p.data as ArrayLike<number>);
-      probabilities = { data, classes: p.data.length / n };
-    }
-    const detail = await proposeRoisDetailed(labels, {
-      intensity,
-      probabilities,
-      connectivity: args.connectivity as 6 | 18 | 26,
-      minPoreDiameter_um: args['min-pore'],
-      minCrackLength_um: args['min-crack'],
-      targetDepth_um: args['target-depth'],
-      maxDepth_um: args['max-depth'],
-      maxFov_um: args.fov,
-      margin_um: args.margin,
-      maxDepthSpread_um: args['depth-spread'],
-      top: args.top,
-      brighterGrey: args.brighter as 'LCO' | 'NCA',
-      watershed: args.watershed ? undefined : false,
-      sourceFiles: { labels: path.basename(args.labels), volume: args.volume ? path.basename(args.volume) : undefined },
+    const { file, dropped } = await proposeFiles({
+      labels: args.labels,
+      out: args.out,
+      volume: args.volume,
+      probabilities: args.probabilities,
+      csv: args.csv,
+      images: args.images,
+      options: {
+        connectivity: args.connectivity as 6 | 18 | 26,
+        minPoreDiameter_um: args['min-pore'],
+        minCrackLength_um: args['min-crack'],
+        targetDepth_um: args['target-depth'],
+        maxDepth_um: args['max-depth'],
+        maxFov_um: args.fov,
+        margin_um: args.margin,
+        maxDepthSpread_um: args['depth-spread'],
+        top: args.top,
+        brighterGrey: args.brighter as 'LCO' | 'NCA',
+        watershed: args.watershed ? undefined : false,
+      },
     });
-    const file = detail.file;
-    const batch = new AtomicBatch();
-    try {
-      await batch.add(args.out, JSON.stringify(file, null, 2) + '\n');
-      if (args.csv) await batch.add(args.csv, roisToCsv(file));
-      if (args.images) {
-        const { renderRoiImage } = await import('../../roi/images.js');
-        const lab8 = { ...labels, data: labels.data instanceof Uint8Array ? labels.data : Uint8Array.from(labels.data as ArrayLike<number>) };
-        for (const roi of file.rois) {
-          const png = await renderRoiImage({ labels: lab8, components: detail.components.labels, intensity }, roi, detail.componentLabels[roi.id - 1]);
-          await batch.add(path.join(args.images, `roi-${String(roi.id).padStart(3, '0')}.png`), png);
-        }
-      }
-      await batch.commit();
-    } catch (e) {
-      await batch.abort();
-      throw e;
-    }
     const cracks = file.rois.filter((r) => r.class === 'crack').length;
-    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${detail.dropped.belowResolution} components below the resolution dropped`);
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped`);
     if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
     log(`wrote ${args.out}`);
   },
