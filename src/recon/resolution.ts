@@ -194,7 +194,7 @@ export function measureResolution(vol: Volume, opts: ResolutionOptions = {}): Re
   const sign = prof.erf[prof.erf.length - 1] >= prof.erf[0] ? 1 : -1;
   const lsf = prof.lsf.map((v) => v * sign);
   const fwhm = fwhmOf(prof.s, lsf);
-  if (!Number.isFinite(fwhm)) throw new NanoroiError('E_VALUE', 'the edge profile has no clear peak in its line spread function; widen --half-width or pick another edge');
+  if (!Number.isFinite(fwhm)) throw new NanoroiError('E_VALUE', 'the edge profile has no clear peak in its line spread function; give the edge as two points (--edge) on a line across a straight step edge');
   // Sub-segments along the lateral axis.
   const lsSorted = Float64Array.from(ls.subarray(0, n)).sort();
   const segF: number[] = [];

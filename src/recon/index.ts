@@ -1,0 +1,10 @@
+export * from './fdk.js';
+export * from './filter.js';
+export * from './backproject.js';
+export { backprojectReference, projectionMatrices, geometryMatrices, flattenVectors, isCircularFast } from './projection.js';
+export * from './adjoint.js';
+export * from './sart.js';
+export * from './tv.js';
+export * from './calibrate.js';
+export * from './resolution.js';
+export * from './reconstruct.js';
