@@ -9,6 +9,7 @@
  */
 import { NanoroiError } from '../core/errors.js';
 import { getPool, splitRange, type WorkerPool } from '../core/pool.js';
+import { Progress } from '../core/progress.js';
 import { Rng } from '../core/rng.js';
 import { allocate, centredOrigin, makeVolume, type Vec3, type Volume } from '../core/volume.js';
 import { MATERIALS, materialMu, type Material } from '../physics/attenuation.js';
@@ -64,6 +65,8 @@ export interface PhantomResult {
 export interface PhantomOptions {
   /** Worker pool for rasterization; null runs in this thread. Default: the shared pool for volumes ≥ 2 M voxels. */
   pool?: WorkerPool | null;
+  /** Progress bar on stderr (TTY only). */
+  progress?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,14 +461,15 @@ export function buildScene(
   const sizeRng = new Rng(seedKey(seed, 'particle-sizes', 0));
   const posRng = new Rng(seedKey(seed, 'particle-positions', 0));
   const drafts: ParticleDraft[] = [];
+  let drawn = 0;
   const drawParticles = (volume: number): ParticleDraft[] => {
     const out: ParticleDraft[] = [];
     let acc = 0;
     while (acc < volume) {
       let d = sizeRng.logNormal(dMed, P.sigmaG);
       if (d < dMin || d > dMax) continue;
-      const id = drafts.length + out.length + 1;
-      const shapeRng = new Rng(seedKey(seed, 'particle-shape', id));
+      // Keyed by draw order (not by final id): removing particles never repeats a shape.
+      const shapeRng = new Rng(seedKey(seed, 'particle-shape', ++drawn));
       const phase = shapeRng.next() < P.ncaFraction ? PHASE.NCA : PHASE.LCO;
       out.push({ info: makeShape(shapeRng, d, P.aspect, P.roughness), eqD: d, phase });
       acc += (Math.PI / 6) * d ** 3;
@@ -505,27 +509,55 @@ export function buildScene(
     buildCellGrid(sc, L, cellSize);
   };
   let want = target * boxVol;
-  for (let round = 0; round < 5; round++) {
-    const add = drawParticles(want);
-    const start = drafts.length;
-    drafts.push(...add);
-    const npos = new Float64Array(drafts.length * 3);
-    npos.set(pos);
-    for (let i = start; i < drafts.length; i++) {
-      npos[3 * i] = box.x0 + posRng.next() * box.lx;
-      npos[3 * i + 1] = box.y0 + posRng.next() * box.ly;
-      npos[3 * i + 2] = box.z0 + posRng.next() * box.lz;
+  const zLow = Math.max(L.zBase, L.vmin[2]);
+  const pillarVol = (L.pillarShape === 'square' ? 4 * L.pillarR ** 2 : Math.PI * L.pillarR ** 2) * (L.zTop - zLow);
+  for (let round = 0; round < 8; round++) {
+    if (want > 0) {
+      const add = drawParticles(want);
+      const start = drafts.length;
+      drafts.push(...add);
+      const npos = new Float64Array(drafts.length * 3);
+      npos.set(pos);
+      for (let i = start; i < drafts.length; i++) {
+        npos[3 * i] = box.x0 + posRng.next() * box.lx;
+        npos[3 * i + 1] = box.y0 + posRng.next() * box.ly;
+        npos[3 * i + 2] = box.z0 + posRng.next() * box.lz;
+      }
+      pos = npos;
+      const rad = Float64Array.from(drafts, (d) => d.eqD / 2);
+      relax(pos, rad, drafts.length, box, P.overlap);
     }
-    pos = npos;
-    const rad = Float64Array.from(drafts, (d) => d.eqD / 2);
-    relax(pos, rad, drafts.length, box, P.overlap);
     sync();
     const f = estimateFraction(sc, L, fracRng, 20000);
-    const deficit = target - f;
-    if (deficit < 0.01) break;
-    // Overlaps and the irregular shapes lose some volume: top up with more (mostly smaller) particles.
-    want = deficit * boxVol * 1.1;
+    if (Math.abs(f - target) <= 0.008) break;
+    if (f < target) {
+      // Overlaps and the irregular shapes lose some volume: top up with more particles.
+      want = (target - f) * boxVol * 1.1;
+      continue;
+    }
+    // A small pillar holds few particles, so its fraction scatters about the box's: take some out.
+    want = 0;
+    let excess = (f - target) * pillarVol;
+    const inside: number[] = [];
+    drafts.forEach((_, k) => {
+      if (pos[3 * k + 2] > zLow && pos[3 * k + 2] < L.zTop && pillarLateral(sc, pos[3 * k], pos[3 * k + 1]) < 0) inside.push(k);
+    });
+    const drop = new Set<number>();
+    while (excess > 0 && inside.length > 0) {
+      const j = Math.floor(posRng.next() * inside.length);
+      const k = inside.splice(j, 1)[0];
+      drop.add(k);
+      excess -= (Math.PI / 6) * drafts[k].eqD ** 3;
+    }
+    const keep = drafts.map((_, k) => k).filter((k) => !drop.has(k));
+    const npos = new Float64Array(keep.length * 3);
+    keep.forEach((k, i) => npos.set(pos.subarray(3 * k, 3 * k + 3), 3 * i));
+    const kept = keep.map((k) => drafts[k]);
+    drafts.length = 0;
+    drafts.push(...kept);
+    pos = npos;
   }
+  sync();
 
   // Grain lattices (Voronoi primary grains), clipped to the volume.
   const G = params.grains;
@@ -802,7 +834,16 @@ export async function generateCathodePhantom(input: CathodePhantomInput | Cathod
   let results: RasterResult[];
   if (shared) {
     const tasks = splitRange(nz, pool!.size * 4).map(([z0, z1]) => ({ ...base, z0, z1 }));
-    results = await pool!.map<RasterTask, RasterResult>(kernelUrl(), 'rasterizeSlab', tasks);
+    const bar = opts.progress ? new Progress('phantom', nz) : null;
+    // One map call per slab so the bar moves as slabs finish.
+    results = await Promise.all(
+      tasks.map(async (t) => {
+        const [r] = await pool!.map<RasterTask, RasterResult>(kernelUrl(), 'rasterizeSlab', [t]);
+        bar?.tick(t.z1 - t.z0);
+        return r;
+      }),
+    );
+    bar?.finish();
   } else {
     results = [rasterizeSlab({ ...base, z0: 0, z1: nz })];
   }

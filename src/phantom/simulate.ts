@@ -7,6 +7,7 @@
  * (pixel = voxel × 1100, 55 µm for 50 nm voxels: the WidePIX pitch), so the pillar fits the
  * detector at every angle.
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { NanoroiError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic.js';
@@ -123,6 +124,8 @@ export async function simulate(req: SimulateRequest): Promise<SimulateSummary> {
   const exposure = req.exposure_s ?? preset.exposure_s;
   if (!(Number.isFinite(exposure) && exposure > 0)) throw new NanoroiError('E_ARGS', `--exposure must be a positive time in seconds, got ${exposure}`);
   if (phantom === 'shepp-logan' && req.params) throw new NanoroiError('E_ARGS', 'phantom parameters apply to the cathode phantom only');
+  const st = await fs.stat(req.out).catch(() => null);
+  if (st && !st.isDirectory()) throw new NanoroiError('E_IO', `output ${req.out} exists and is not a folder`);
   const energy = req.params?.energy_keV ?? 8.4;
   const geom = simulationGeometry(size, voxel, nProj, energy);
   const shape: Vec3 = [size, size, size];
@@ -145,7 +148,7 @@ export async function simulate(req: SimulateRequest): Promise<SimulateSummary> {
       particles: { medianDiameter_um: medianDefault, ...userParticles },
     });
     if (req.progress) log(`simulate: cathode phantom ${size}³ × ${voxel} µm (seed ${String(req.seed)})`);
-    const ph = await generateCathodePhantom(params, req.seed);
+    const ph = await generateCathodePhantom(params, req.seed, { progress: req.progress ?? false });
     volume = ph.attenuation;
     extra.push({ name: 'labels.nrrd', vol: ph.labels }, { name: 'phases.nrrd', vol: ph.phases }, { name: 'instances.nrrd', vol: ph.instances });
     truthJson = JSON.stringify(ph.truth, null, 1) + '\n';

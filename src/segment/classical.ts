@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { NanoroiError } from '../core/errors.js';
 import { parseWith } from '../core/schema.js';
-import { percentile, type Volume, type Vec3 } from '../core/volume.js';
+import { stats, type Volume, type Vec3 } from '../core/volume.js';
 import {
   closeBall,
   dilateBall,
@@ -46,6 +46,12 @@ export const ClassicalOptionsSchema = z
     otsuClasses: z.union([z.literal(2), z.literal(3)]).default(2),
     /** With 3 classes: particles start at the lowest threshold (two bright materials) or the highest (visible binder). */
     particleThreshold: z.enum(['lowest', 'highest']).default('lowest'),
+    /** 'auto': a minority phase far brighter than the particles (Pt cap, steel pedestal) is background. */
+    brightPhase: z.enum(['auto', 'none']).default('auto'),
+    /** …when its grey level above background exceeds this multiple of the particles'. */
+    brightPhaseRatio: z.number().min(1).default(1.8),
+    /** Halo around the bright phase that is not particle either (µm). */
+    brightPhaseMargin_um: nonneg(0.15),
     /** Bright specks smaller than this are not particles (µm³). */
     minParticleVolume_um3: nonneg(0.02),
     /** Ball radius of the closing that bridges crack mouths and surface pores (µm). */
@@ -54,6 +60,8 @@ export const ClassicalOptionsSchema = z
     poreMinDepth: frac(0.15),
     /** Pores are grown over voxels at least this fraction as dark as their deepest voxel (0.5 = half depth). */
     poreEdgeFraction: frac(0.3),
+    /** Fraction of a pore's outer shell that must be particle material (else it is a gap between particles). */
+    poreShellParticle: frac(0.9),
     /** Gaussian σ of the local particle grey level (µm); larger than the pores of interest' blur. */
     particleLevelSigma_um: nonneg(0.15),
     /** Pores are sought this far inside the particle interior, clear of the surface grey roll-off (µm). */
@@ -65,13 +73,17 @@ export const ClassicalOptionsSchema = z
     crackScales_um: z.array(z.number().positive()).min(1).default([0.025, 0.05, 0.075]),
     sheetAlpha: z.number().positive().default(0.5),
     sheetBeta: z.number().positive().default(0.5),
-    /** Structureness scale c in normalized grey units (σ²·|λ| of a real crack is ≳ c). */
-    sheetC: z.number().positive().default(0.04),
+    /** Structureness scale c as a fraction of the particle–background contrast (σ²·|λ| of a real crack is ≳ c). */
+    sheetC: z.number().positive().default(0.05),
     /** Hysteresis thresholds on the sheetness (0–1). */
     crackHigh: frac(0.5),
     crackLow: frac(0.25),
     /** A crack voxel is at least this fraction of the particle–background contrast darker than the particle. */
     crackMinContrast: frac(0.1),
+    /** Voxels of the interior's outer skin excluded from cracks. */
+    crackSkin_vox: z.number().int().min(0).max(5).default(1),
+    /** Drop crack candidates whose ridge lies mostly in open background: valleys between touching particles. */
+    rejectContactGaps: z.boolean().default(true),
     /** Crack components smaller than this are dropped (µm³). */
     minCrackVolume_um3: nonneg(0.004),
   })
@@ -86,11 +98,13 @@ export interface ClassicalInfo {
   /** Otsu thresholds and class means in normalized, smoothed grey units. */
   thresholds: number[];
   particleThreshold: number;
+  /** Grey level above which voxels are a bright non-particle phase (Infinity: none found). */
+  brightPhaseThreshold: number;
   /** Median grey (normalized, smoothed) of the background and particle classes. */
   backgroundLevel: number;
   particleLevel: number;
   poreMinDepth: number;
-  counts: { particle: number; micropore: number; crack: number; poreComponents: number; crackComponents: number };
+  counts: { particle: number; micropore: number; crack: number; poreComponents: number; crackComponents: number; rejectedGaps: number };
 }
 
 /** Segment a grey-value volume into 0 background / 1 particle / 2 micropore / 3 crack. */
@@ -117,8 +131,9 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(src[i])) throw new NanoroiError('E_VALUE', 'the volume contains NaN or infinite grey values; fix the reconstruction before segmenting');
   }
-  const lo = percentile(src, p.normalizePercentiles[0]);
-  const hi = percentile(src, p.normalizePercentiles[1]);
+  const pct = stats(src, p.normalizePercentiles, 2_000_000).percentiles;
+  const lo = pct[String(p.normalizePercentiles[0])];
+  const hi = pct[String(p.normalizePercentiles[1])];
   if (!(hi > lo)) throw new NanoroiError('E_VALUE', `the volume has no contrast (grey values between the ${p.normalizePercentiles.join(' and ')} percentiles are all ${lo})`);
   const norm = new Float32Array(new SharedArrayBuffer(n * 4) as unknown as ArrayBuffer);
   const inv = 1 / (hi - lo);
@@ -131,10 +146,42 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
 
   // 2. particles
   const step = Math.max(1, Math.ceil(n / 4_000_000));
-  const thresholds = otsuThresholds(S, p.otsuClasses, 0, 1, 256, step);
+  // A much brighter minority phase (the FIB Pt cap, a steel pedestal) is not active material:
+  // found as the top class of a three-class split when it is far brighter than the middle class.
+  let brightThr = Infinity;
+  if (p.brightPhase === 'auto') {
+    const [t1, t2] = otsuThresholds(S, 3, 0, 1, 256, step);
+    const HB = 1024;
+    const hMid = new Float64Array(HB), hTop = new Float64Array(HB), hLow = new Float64Array(HB);
+    let nMid = 0, nTop = 0, nLow = 0;
+    for (let i = 0; i < n; i += step) {
+      const v = S[i];
+      const b = Math.min(HB - 1, Math.floor(v * HB));
+      if (v >= t2) (hTop[b]++, nTop++);
+      else if (v >= t1) (hMid[b]++, nMid++);
+      else (hLow[b]++, nLow++);
+    }
+    if (nTop > 0 && nMid > 0 && nLow > 0) {
+      const med = (h: Float64Array, tot: number) => {
+        let acc = 0;
+        for (let b = 0; b < HB; b++) if ((acc += h[b]) >= tot / 2) return (b + 0.5) / HB;
+        return 1;
+      };
+      const lowM = med(hLow, nLow), midM = med(hMid, nMid), topM = med(hTop, nTop);
+      if (topM - lowM > p.brightPhaseRatio * (midM - lowM) && nTop < 0.25 * (nMid + nTop)) brightThr = (midM + topM) / 2;
+    }
+  }
+  const thresholds = otsuThresholds(brightThr < Infinity ? S.map((v) => (v >= brightThr ? NaN : v)) : S, p.otsuClasses, 0, 1, 256, step);
   const thr = p.otsuClasses === 2 || p.particleThreshold === 'lowest' ? thresholds[0] : thresholds[thresholds.length - 1];
   let particle: Uint8Array = new Uint8Array(n);
   for (let i = 0; i < n; i++) particle[i] = S[i] >= thr ? 1 : 0;
+  if (brightThr < Infinity) {
+    // The bright phase and its blur halo (which reaches particle grey levels) are not particle.
+    const bright = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bright[i] = S[i] >= brightThr ? 1 : 0;
+    const zone = dilateBall(bright, shape, spacing, p.brightPhaseMargin_um);
+    for (let i = 0; i < n; i++) if (zone[i]) particle[i] = 0;
+  }
   particle = removeSmall(particle, shape, Math.max(1, Math.round(p.minParticleVolume_um3 / voxVol)));
 
   // 3. particle interior
@@ -144,16 +191,32 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
   let core = erodeBall(particle, shape, spacing, p.rimMargin_um);
   if (!core.some((v) => v !== 0)) core = particle;
 
-  // Class levels as medians of the background class and of the particle core.
-  const bgVals: number[] = [], partVals: number[] = [];
+  // Class levels as medians of the background class and of the particle core (4096-bin histograms
+  // of the smoothed, normalized grey values in [0, 1]).
+  const HB = 4096;
+  const hBg = new Float64Array(HB), hPart = new Float64Array(HB);
+  let nBg = 0, nPart = 0;
   for (let i = 0; i < n; i += step) {
-    if (core[i]) partVals.push(S[i]);
-    else if (S[i] < thresholds[0]) bgVals.push(S[i]);
+    const b = Math.min(HB - 1, Math.max(0, Math.floor(S[i] * HB)));
+    if (core[i]) {
+      hPart[b]++;
+      nPart++;
+    } else if (S[i] < thresholds[0]) {
+      hBg[b]++;
+      nBg++;
+    }
   }
-  if (partVals.length === 0 || bgVals.length === 0) throw new NanoroiError('E_VALUE', 'no particles found: the volume does not split into bright particles and a dark background');
-  const median = (a: number[]): number => Float64Array.from(a).sort()[a.length >> 1];
-  const bgMean = median(bgVals);
-  const partMean = median(partVals);
+  if (nPart === 0 || nBg === 0) throw new NanoroiError('E_VALUE', 'no particles found: the volume does not split into bright particles and a dark background');
+  const median = (h: Float64Array, total: number): number => {
+    let acc = 0;
+    for (let b = 0; b < HB; b++) {
+      acc += h[b];
+      if (acc >= total / 2) return (b + 0.5) / HB;
+    }
+    return 1;
+  };
+  const bgMean = median(hBg, nBg);
+  const partMean = median(hPart, nPart);
   const contrast = partMean - bgMean;
   if (!(contrast > 0)) throw new NanoroiError('E_VALUE', 'no particles found: the bright class is not brighter than the background');
 
@@ -182,16 +245,41 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
   // 4. cracks: dark sheets inside the interior
   const crackDark = p.crackMinContrast * contrast;
   const crackMask = new Uint8Array(new SharedArrayBuffer(n) as unknown as ArrayBuffer);
-  for (let i = 0; i < n; i++) crackMask[i] = D[i] >= crackDark ? 1 : 0;
+  // The outermost layer of the interior is the dark side of the particle surface, where the
+  // Hessian sees half a dark valley: no crack starts there (a crack mouth loses one voxel).
+  const skin = erodeBall(closed, shape, spacing, Math.max(...spacing) * p.crackSkin_vox * 1.01);
+  for (let i = 0; i < n; i++) crackMask[i] = D[i] >= crackDark && skin[i] ? 1 : 0;
   const sheet = await sheetness(norm, shape, spacing, crackMask, {
     scales_um: p.crackScales_um,
     alpha: p.sheetAlpha,
     beta: p.sheetBeta,
-    c: p.sheetC,
+    c: p.sheetC * contrast,
     polarity: 1,
   });
   let crack: Uint8Array = hysteresis(sheet, shape, p.crackLow, p.crackHigh, crackMask);
   crack = removeSmall(crack, shape, Math.max(1, Math.round(p.minCrackVolume_um3 / voxVol)));
+  // The dark valley between two touching particles is sheet-like too. It is, however, open
+  // background: its darkest voxels belong to the outside of the particle mask filled *without*
+  // closing. A crack narrower than the resolution never gets that dark, and an internal crack is
+  // enclosed, so a component whose ridge (sheetness ≥ crackHigh) lies mostly outside is a gap.
+  let gapComponents = 0;
+  if (p.rejectContactGaps) {
+    const filled = fillHoles(particle, shape);
+    const cc = labelComponents(crack, shape, 26);
+    const ridge = new Int32Array(cc.count + 1), ridgeOut = new Int32Array(cc.count + 1);
+    for (let i = 0; i < n; i++) {
+      const l = cc.labels[i];
+      if (l !== 0 && sheet[i] >= p.crackHigh) {
+        ridge[l]++;
+        if (!filled[i]) ridgeOut[l]++;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const l = cc.labels[i];
+      if (l !== 0 && ridgeOut[l] * 2 > ridge[l]) crack[i] = 0;
+    }
+    for (let l = 1; l <= cc.count; l++) if (ridgeOut[l] * 2 > ridge[l]) gapComponents++;
+  }
 
   // 5. micropores: seeded where the dip is deep enough, grown to a fraction of its depth (about
   // the FWHM edge of the blurred dip), inside the interior eroded by a rim margin so the grey
@@ -254,11 +342,37 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
       }
     }
     const d = Math.cbrt((6 * m * voxVol) / Math.PI);
-    const keep = !tooBig && d >= dMin && d <= dMax;
+    // A pore is enclosed by particle material: its outer shell (6-neighbours outside the region)
+    // must be mostly particle. A dark gap between touching particles that the closing enclosed is
+    // cut off at the eroded-interior boundary, where its shell meets more dark gap.
+    let shell = 0, shellPart = 0;
+    if (!tooBig) {
+      for (let k = 0; k < m; k++) {
+        const i = region[k];
+        const z = (i / plane) | 0;
+        const r = i - z * plane;
+        const y = (r / nx) | 0;
+        const x = r - y * nx;
+        for (let k6 = 0; k6 < 6; k6++) {
+          let j = -1;
+          if (k6 === 0) j = x > 0 ? i - 1 : -1;
+          else if (k6 === 1) j = x < nx - 1 ? i + 1 : -1;
+          else if (k6 === 2) j = y > 0 ? i - nx : -1;
+          else if (k6 === 3) j = y < ny - 1 ? i + nx : -1;
+          else if (k6 === 4) j = z > 0 ? i - plane : -1;
+          else j = z < nz - 1 ? i + plane : -1;
+          if (j < 0 || pore[j] === 2) continue;
+          shell++;
+          if (D[j] < half && particle[j]) shellPart++;
+        }
+      }
+    }
+    const enclosed = shell > 0 && shellPart >= p.poreShellParticle * shell;
+    const keep = !tooBig && d >= dMin && d <= dMax && enclosed;
     if (keep) poreComponents++;
     // Rejected regions stay marked so later seeds do not regrow them: 3 = too small (noise in a
     // particle), 4 = too large (a gap between particles that the closing enclosed).
-    const mark = keep ? 1 : tooBig || d > dMax ? 4 : 3;
+    const mark = keep ? 1 : tooBig || d > dMax || (!enclosed && d >= dMin) ? 4 : 3;
     for (let k = 0; k < m; k++) pore[region[k]] = mark;
   }
 
@@ -283,10 +397,11 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
       normalization: { lo, hi },
       thresholds,
       particleThreshold: thr,
+      brightPhaseThreshold: brightThr,
       backgroundLevel: bgMean,
       particleLevel: partMean,
       poreMinDepth: minDepth,
-      counts: { particle: cPart, micropore: cPore, crack: cCrack, poreComponents, crackComponents },
+      counts: { particle: cPart, micropore: cPore, crack: cCrack, poreComponents, crackComponents, rejectedGaps: gapComponents },
     },
   };
 }

