@@ -61,7 +61,11 @@ export const DatasetSpecSchema = z
       .object({
         projections: z.number().int().min(8, 'must be at least 8').max(4000, 'must be at most 4000').default(180),
         exposure_s: num().refine((v) => v > 0, { message: 'must be positive' }).default(90),
+        /** Source spot FWHM in µm (sets the blur); default the geometry's (0.25 µm, the paper's bulk W target). */
+        spotSize_um: num().refine((v) => v > 0, { message: 'must be positive' }).optional(),
         noise: z.boolean().default(true),
+        /** Ring-artefact reduction before reconstruction, as `nanoroi reconstruct` does by default. */
+        rings: z.boolean().default(true),
         algorithm: z.enum(['fdk', 'sart', 'os-sart', 'os-sart-tv']).default('fdk'),
         iterations: z.number().int().positive().optional(),
       })
@@ -149,16 +153,24 @@ async function sha256File(file: string): Promise<string> {
  * needs them.
  */
 async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec, seed: number | string, energy_keV: number): Promise<Volume<Float32Array>> {
-  const [{ simulationGeometry }, { forwardProject }, { acquire }, { reconstruct }] = await Promise.all([
+  const [{ simulationGeometry }, { forwardProject }, { acquire }, { reconstruct }, { removeRings }] = await Promise.all([
     import('./simulate.js'),
     import('../physics/projector.js'),
     import('../physics/acquire.js'),
     import('../recon/reconstruct.js'),
+    import('../recon/rings.js'),
   ]);
   const r = spec.reconstruction;
   const geom = simulationGeometry(truth.shape[0], spec.voxel_um, r.projections, energy_keV);
   const li = await forwardProject(truth, geom);
-  const acq = await acquire(li, geom, { seed: `${String(seed)}/acquisition`, exposure_s: r.exposure_s, noise: r.noise, output: 'line-integral' });
+  const acq = await acquire(li, geom, {
+    seed: `${String(seed)}/acquisition`,
+    exposure_s: r.exposure_s,
+    noise: r.noise,
+    output: 'line-integral',
+    ...(r.spotSize_um !== undefined ? { spotSize_um: r.spotSize_um } : {}),
+  });
+  if (r.rings) removeRings(acq.data, r.projections, geom.detector.rows, geom.detector.cols);
   const rec = await reconstruct(acq.data, geom, { algo: r.algorithm, quiet: true, ...(r.iterations !== undefined ? { iterations: r.iterations } : {}) });
   return rec.volume;
 }

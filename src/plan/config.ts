@@ -131,6 +131,12 @@ export const PlanConfigSchema = z
         margin_um: finiteNumber().default(1.0),
         /** Clearance kept around every ROI of other sites (µm). */
         keepOut_um: finiteNumber().default(0.5),
+        /**
+         * Which other ROIs the mills must keep out of: 'planned' — the ROIs of the sites this session
+         * maps (sites are accepted best-first, each keeping out of the ones before it); 'all' — every
+         * ROI in the file, which can leave nothing to mill in a feature-rich volume.
+         */
+        protect: z.enum(['planned', 'all']).default('planned'),
         /** The current ladder, coarse to fine; the last step decides the final floor (≤ 0.1 µm above the ROI). */
         ladder: z
           .array(LadderStep)

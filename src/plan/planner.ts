@@ -10,7 +10,7 @@ import type { Roi, RoiFile, Site } from '../roi/schema.js';
 import { RECIPE_SCHEMA_VERSION, type ImageStep, type Recipe, type Step } from '../recipes/schema.js';
 import { materialTable, stageTiltForMillingAngle, type PlanConfig } from './config.js';
 import type { Vec3 } from './linalg.js';
-import { planSiteMilling, type MillDraft, type MillPlan } from './milling.js';
+import { keepOutConflict, planSiteMilling, type MillDraft, type MillPlan } from './milling.js';
 import { ctToStage, defaultRegistration, registrationFromFile, type Registration, type RegistrationFile, type StagePose } from './registration.js';
 import { dist3, selectAndOrder, type Candidate } from './schedule.js';
 import { planEds, planSims, type EdsDraft, type SimsDraft } from './sims.js';
@@ -69,12 +69,17 @@ function hfwOf(cfg: PlanConfig, fov: number): number {
   return Math.max(cfg.instrument.hfwMin_um, fov * 1.5);
 }
 
-function planBlock(cfg: PlanConfig, reg: Registration, roiFile: RoiFile, site: Site, top: number): SiteBlock {
+/** A site refused because its mills would cut into another ROI (as opposed to a real error). */
+function isKeepOutRefusal(e: unknown): e is NanoroiError {
+  return e instanceof NanoroiError && e.code === 'E_LIMITS' && /cannot be exposed|would cut into/.test(e.message);
+}
+
+function planBlock(cfg: PlanConfig, reg: Registration, roiFile: RoiFile, site: Site, top: number, protectIds: Set<number> | null): SiteBlock {
   const ids = new Set(site.roiIds);
   const rois = roiFile.rois.filter((r) => ids.has(r.id));
   const missing = site.roiIds.filter((id) => !rois.some((r) => r.id === id));
   if (missing.length) throw new NanoroiError('E_SCHEMA', `site ${site.id} names ROI ${missing.join(', ')}, which the ROI file does not contain`);
-  const others = roiFile.rois.filter((r) => !ids.has(r.id));
+  const others = roiFile.rois.filter((r) => !ids.has(r.id) && (protectIds === null || protectIds.has(r.id)));
   const material = siteMaterial(cfg, rois);
   const mill = planSiteMilling(cfg, reg, { site, rois, others, topSurface_um: top, material });
   const warnings = [...mill.warnings];
@@ -156,7 +161,44 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
   for (const r of roiFile.rois)
     if (r.bbox_um.max.z > top + 1e-6) warnings.push(`ROI ${r.id} reaches above the pillar top (${r.bbox_um.max.z.toFixed(3)} > ${top.toFixed(3)} µm)`);
 
-  const blocks = sites.map((s) => planBlock(cfg, reg, roiFile, s, top));
+  // Sites are accepted best-first. With protect 'planned' each site's mills keep out of the ROIs
+  // of the sites accepted before it, and its own ROIs must not lie under their mills; with 'all'
+  // every other ROI is kept out of. A site that cannot be exposed is left out with its reason; the
+  // plan is refused only when no site can be exposed at all.
+  const protectAll = cfg.milling.protect === 'all';
+  const blocks: ReturnType<typeof planBlock>[] = [];
+  const infeasible: { site: (typeof sites)[number]; reason: string }[] = [];
+  const protectedIds = new Set<number>();
+  const byScore = [...sites].sort((a, b) => b.score - a.score);
+  for (const s of byScore) {
+    try {
+      let block: ReturnType<typeof planBlock>;
+      try {
+        // First try to spare every ROI in the file; only if that is impossible, spare just the
+        // ROIs of the better-ranked sites already in the plan.
+        block = planBlock(cfg, reg, roiFile, s, top, null);
+      } catch (e) {
+        if (protectAll || !isKeepOutRefusal(e)) throw e;
+        block = planBlock(cfg, reg, roiFile, s, top, protectedIds);
+        block.warnings.push(`site ${s.id} could not spare every other ROI (${(e as Error).message}); it spares only the ROIs of better-ranked planned sites`);
+      }
+      const own = roiFile.rois.filter((r) => s.roiIds.includes(r.id));
+      if (!protectAll) {
+        for (const prev of blocks) {
+          for (const m of prev.mill.mills) {
+            const hit = keepOutConflict(m.box.sample_um, own, cfg.milling.keepOut_um);
+            if (hit) throw new NanoroiError('E_LIMITS', `site ${s.id} cannot be exposed: its ROI ${hit.id} lies under the mill of the better-ranked site ${prev.site.id}`);
+          }
+        }
+      }
+      blocks.push(block);
+      for (const id of s.roiIds) protectedIds.add(id);
+    } catch (e) {
+      if (!isKeepOutRefusal(e)) throw e;
+      infeasible.push({ site: s, reason: e.message });
+    }
+  }
+  if (!blocks.length) throw new NanoroiError('E_LIMITS', infeasible[0].reason);
   const start = roiFile.source.pillarAxis_um ? ctToStage(reg, { x: roiFile.source.pillarAxis_um.x, y: roiFile.source.pillarAxis_um.y, z: top }) : blocks[0].firstTarget;
   const cands: Candidate[] = blocks.map((b) => ({ siteId: b.site.id, score: b.site.score, blockTime_s: b.blockTime_s, position: b.firstTarget }));
   const budget = opts.budget_s ?? null;
@@ -216,6 +258,10 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
     warnings.push(`site ${b.site.id} (score ${b.site.score.toFixed(3)}) dropped: ${d.reason}`);
     return { siteId: b.site.id, roiIds: b.site.roiIds, score: b.site.score, estimatedTime_s: b.blockTime_s, reason: d.reason };
   });
+  for (const f of infeasible) {
+    warnings.push(`site ${f.site.id} (score ${f.site.score.toFixed(3)}) dropped: ${f.reason}`);
+    dropped.push({ siteId: f.site.id, roiIds: f.site.roiIds, score: f.site.score, estimatedTime_s: 0, reason: f.reason });
+  }
   const i = cfg.instrument;
   const recipe: Recipe = {
     schemaVersion: RECIPE_SCHEMA_VERSION,
@@ -246,6 +292,11 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
   };
   if (recipe.source.rois === undefined) delete recipe.source.rois;
   if (recipe.source.volume === undefined) delete recipe.source.volume;
-  validateRecipe(recipe, cfg, roiFile.rois);
+  const planned = new Set(recipe.sites.flatMap((x) => x.roiIds));
+  if (!protectAll) {
+    const unprotected = roiFile.rois.length - planned.size;
+    if (unprotected > 0) warnings.push(`${unprotected} ROI(s) outside the planned sites are not protected from milling (plan config milling.protect = 'all' protects every ROI)`);
+  }
+  validateRecipe(recipe, cfg, protectAll ? roiFile.rois : roiFile.rois.filter((r) => planned.has(r.id)));
   return recipe;
 }

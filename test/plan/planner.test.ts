@@ -121,7 +121,27 @@ describe('keep-out zones and cross-sections', () => {
     const f = threeSites();
     f.rois.push(roi(4, [2.8, 1.8, 19.0], [3.2, 2.2, 19.4], 0.4));
     f.sites.push({ id: 40, roiIds: [4], centre_um: f.rois[3].centroid_um, bbox_um: f.rois[3].bbox_um, score: 0.4 });
-    expect(() => planSession(f, cfgOf({ milling: { strategy: 'top-down' } }))).toThrow(/site 10 would cut into ROI 4/);
+    const cfg = cfgOf({ milling: { strategy: 'top-down', protect: 'all' } });
+    // site 10 is left out with the reason; the others are still planned
+    const recipe = planSession(f, cfg);
+    expect(recipe.sites.some((s) => s.siteId === 10)).toBe(false);
+    expect(recipe.dropped.find((d) => d.siteId === 10)!.reason).toMatch(/site 10 would cut into ROI 4/);
+    // when no site can be exposed, the plan is refused with that reason
+    const only = { ...f, sites: f.sites.filter((s) => s.id === 10) };
+    expect(() => planSession(only, cfg)).toThrow(/site 10 would cut into ROI 4/);
+  });
+
+  it("with protect 'planned', sacrifices a lower-ranked ROI that blocks a better site, and says so", () => {
+    const f = threeSites();
+    f.rois.push(roi(4, [2.8, 1.8, 19.0], [3.2, 2.2, 19.4], 0.4));
+    f.sites.push({ id: 40, roiIds: [4], centre_um: f.rois[3].centroid_um, bbox_um: f.rois[3].bbox_um, score: 0.4 });
+    const recipe = planSession(f, cfgOf({ milling: { strategy: 'top-down' } }));
+    expect(recipe.sites.find((s) => s.siteId === 10)!.strategy).toBe('top-down');
+    expect(recipe.sites.some((s) => s.siteId === 40)).toBe(false);
+    const d = recipe.dropped.find((x) => x.siteId === 40)!;
+    expect(d.reason).toMatch(/ROI 4 lies under the mill of the better-ranked site 10/);
+    expect(recipe.warnings.some((w) => w.includes('site 10 could not spare every other ROI'))).toBe(true);
+    expect(recipe.warnings.some((w) => w.includes('not protected from milling'))).toBe(true);
   });
 });
 

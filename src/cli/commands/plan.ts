@@ -83,17 +83,9 @@ export const command: CommandModule<object, any> = {
     const { NanoroiError } = await import('../../core/errors.js');
     if (!args.rois) throw new NanoroiError('E_ARGS', 'give an ROI file (nanoroi plan ROIS.json --out DIR), or use `nanoroi plan ct` / `nanoroi plan sims`');
     if (!args.out) throw new NanoroiError('E_ARGS', 'give --out DIR for the recipe files');
-    const { readJsonFile } = await import('../../core/fsutil.js');
-    const { parseRoiFile } = await import('../../roi/schema.js');
-    const { planSession } = await import('../../plan/planner.js');
-    const { parseRegistrationFile } = await import('../../plan/registration.js');
     const { formatPlanSummary } = await import('../../plan/summary.js');
-    const { writeRecipeBundle } = await import('../../recipes/bundle.js');
-    const roiFile = parseRoiFile(await readJsonFile(args.rois), args.rois);
-    const cfg = await loadConfig(args.config);
-    const registration = args.registration ? parseRegistrationFile(await readJsonFile(args.registration), args.registration) : undefined;
-    const recipe = planSession(roiFile, cfg, { budget_s: (await budgetArg(args.budget)) ?? null, registration, roisPath: args.rois });
-    const files = await writeRecipeBundle(recipe, args.out);
+    const { planFiles } = await import('../../recipes/files.js');
+    const { files, ...recipe } = await planFiles({ rois: args.rois, out: args.out, config: args.config, registration: args.registration, budget: args.budget === undefined ? undefined : String(args.budget) });
     process.stdout.write(formatPlanSummary(recipe));
     process.stdout.write(`wrote ${files.length} files to ${args.out}: ${files.join(', ')}\n`);
   },

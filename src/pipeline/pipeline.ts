@@ -1,0 +1,257 @@
+/**
+ * `nanoroi run`: scan → recipes in one command. The stages, each a thin call of a library function
+ * over files in the run folder, handed to the runner (hashing, skipping, resuming):
+ *
+ *   sample (bundled demo only) → reconstruct → resolution → segment → propose → plan → report
+ *
+ * Run-folder layout (the report and other tools read it):
+ *   sample/            the simulated scan and its truth (demo): projections.nrrd, geometry.json, truth.json, labels.nrrd, …
+ *   volume.nrrd        reconstructed attenuation, 1/µm (with calibration in its key/values)
+ *   calibration.json   geometry self-calibration result
+ *   resolution.json    ASTM E1441 edge-spread measurement
+ *   labels.nrrd        segmentation (0 background, 1 particle, 2 micropore, 3 crack)
+ *   confidence.nrrd    model confidence of the predicted class (model only)
+ *   segment.json       method, model, backend, timing
+ *   rois.json/.csv     ranked ROIs and sites; roi-images/roi-NNN.png
+ *   plan/              recipe.json, autoscript.py, protocol.yaml, sims.csv/json, stream files
+ *   report.html        the report; manifest.json the run's record
+ */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../core/atomic.js';
+import { NanoroiError } from '../core/errors.js';
+import { readJsonFile } from '../core/fsutil.js';
+import { log } from '../core/progress.js';
+import { nanoroiVersion } from '../version.js';
+import type { PipelineConfig } from './config.js';
+import { runStages, type RunResult, type Stage, type StageContext } from './runner.js';
+
+export const STAGE_NAMES = ['sample', 'reconstruct', 'resolution', 'segment', 'propose', 'plan', 'report'] as const;
+
+export interface RunPipelineOptions {
+  out: string;
+  config: PipelineConfig;
+  /** Folder that relative paths in the config are resolved against (the config file's folder). */
+  baseDir?: string;
+  from?: string;
+  to?: string;
+  force?: boolean;
+}
+
+const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
+
+/** A stage path: absolute as given, else inside the run folder. */
+const inRun = (ctx: StageContext, p: string): string => (path.isAbsolute(p) ? p : ctx.out(p));
+
+async function bundledModelExists(model?: string): Promise<string | null> {
+  const { defaultModelPath } = await import('../segment/infer.js');
+  const p = model ?? defaultModelPath();
+  return existsSync(p) ? p : null;
+}
+
+export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: string): Promise<Stage[]> {
+  const abs = (p: string): string => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  const stages: Stage[] = [];
+  let projections: string | null = null;
+  let geometry: string | undefined;
+  let volume = 'volume.nrrd';
+
+  if ('sample' in cfg.input) {
+    const s = cfg.input.sample;
+    projections = 'sample/projections.nrrd';
+    geometry = 'sample/geometry.json';
+    stages.push({
+      name: 'sample',
+      inputs: [],
+      params: s,
+      outputs: ['sample/projections.nrrd', 'sample/geometry.json', 'sample/truth.json', 'sample/labels.nrrd', 'sample/volume.nrrd'],
+      run: async (ctx) => {
+        const { simulate } = await import('../phantom/simulate.js');
+        const r = await simulate({
+          out: ctx.out('sample'),
+          preset: 'cathode',
+          size: s.size,
+          projections: s.projections,
+          exposure_s: s.exposure_s,
+          seed: s.seed,
+          params: { pillar: { shape: s.pillar } },
+        });
+        return { micropores: r.features?.micropores ?? 0, cracks: r.features?.cracks ?? 0, particleVolumeFraction: r.particleVolumeFraction ?? null };
+      },
+    });
+  } else if ('projections' in cfg.input) {
+    projections = abs(cfg.input.projections);
+    geometry = cfg.input.geometry ? abs(cfg.input.geometry) : undefined;
+  } else {
+    volume = abs(cfg.input.volume);
+  }
+
+  if (projections !== null) {
+    const r = cfg.reconstruct;
+    const proj = projections;
+    const geom = geometry;
+    stages.push({
+      name: 'reconstruct',
+      inputs: geom ? [proj, geom] : [proj],
+      params: r,
+      outputs: ['volume.nrrd', 'calibration.json'],
+      run: async (ctx) => {
+        const { reconstructFiles } = await import('../recon/files.js');
+        const sp = r.spacing_um;
+        const res = await reconstructFiles({
+          projections: inRun(ctx, proj),
+          geometry: geom ? inRun(ctx, geom) : undefined,
+          out: ctx.out('volume.nrrd'),
+          load: r.rings ? {} : { rings: false },
+          options: {
+            algo: r.algo,
+            filter: r.filter,
+            iterations: r.iterations,
+            subsets: r.subsets,
+            tv: r.tv,
+            calibrate: r.calibrate,
+            shape: r.shape,
+            spacing_um: sp !== undefined ? [sp, sp, sp] : undefined,
+            quiet: true,
+          },
+        });
+        const cal = res.calibration
+          ? { applied: true, method: res.calibration.method, axisOffset_px: res.calibration.axisOffset_px, axisOffset_um: res.calibration.axisOffset_um, tilt_deg: res.calibration.tilt_deg, estimates: res.calibration.estimates }
+          : { applied: false };
+        await writeFileAtomic(ctx.out('calibration.json'), json({ ...cal, rings: res.rings ?? null, algorithm: r.algo, residuals: res.residuals ?? null }));
+        if (res.calibration) log(`calibration (${res.calibration.method}): axis offset ${res.calibration.axisOffset_px.toFixed(2)} px, detector tilt ${res.calibration.tilt_deg.toFixed(3)}°`);
+        return { shape: res.volume.shape, spacing_um: res.volume.spacing_um, calibrated: Boolean(res.calibration) };
+      },
+    });
+  }
+
+  if (cfg.resolution.enabled) {
+    stages.push({
+      name: 'resolution',
+      inputs: [volume],
+      params: cfg.resolution,
+      outputs: ['resolution.json'],
+      run: async (ctx) => {
+        const { readVolume } = await import('../io/volume-file.js');
+        const { measureResolution } = await import('../recon/resolution.js');
+        const vol = (await readVolume(inRun(ctx, volume))).volume;
+        let result: unknown;
+        try {
+          const r = measureResolution(vol);
+          result = { measured: true, ...r };
+          log(`resolution (ASTM E1441 edge response): FWHM ${(r.fwhm_um * 1000).toFixed(0)} ± ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm`);
+        } catch (e) {
+          // A volume without a usable straight edge is not a failed run: say so in the report.
+          if (!(e instanceof NanoroiError)) throw e;
+          result = { measured: false, reason: e.message };
+          log(`resolution: not measured (${e.message})`);
+        }
+        await writeFileAtomic(ctx.out('resolution.json'), json(result));
+      },
+    });
+  }
+
+  const seg = cfg.segment;
+  const modelPath = seg.method === 'classical' ? null : await bundledModelExists(seg.model ? abs(seg.model) : undefined);
+  if (seg.method === 'model' && !modelPath) {
+    throw new NanoroiError('E_MODEL', `segmentation model ${seg.model ?? 'models/bundled.onnx'} not found; train one (npm run train) or use "method": "classical"`);
+  }
+  const useModel = modelPath !== null;
+  stages.push({
+    name: 'segment',
+    inputs: useModel ? [volume, modelPath] : [volume],
+    params: { ...seg, resolvedMethod: useModel ? 'model' : 'classical' },
+    outputs: useModel ? ['labels.nrrd', 'confidence.nrrd', 'segment.json'] : ['labels.nrrd', 'segment.json'],
+    run: async (ctx) => {
+      const { readVolume, writeVolume } = await import('../io/volume-file.js');
+      const vol = (await readVolume(inRun(ctx, volume))).volume;
+      const t0 = performance.now();
+      const content = 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack';
+      if (!useModel) {
+        if (seg.method === 'auto') log('segment: no bundled model installed; using the classical baseline');
+        const { segmentClassical } = await import('../segment/classical.js');
+        const labels = await segmentClassical(vol);
+        await writeVolume(ctx.out('labels.nrrd'), labels, { gzip: true, content });
+        const seconds = (performance.now() - t0) / 1000;
+        await writeFileAtomic(ctx.out('segment.json'), json({ method: 'classical', seconds }));
+        return { method: 'classical', seconds };
+      }
+      const { segmentWithModel } = await import('../segment/infer.js');
+      const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true });
+      // The confidence of each voxel's predicted class: what `propose` averages per ROI.
+      const conf = new Float32Array(r.labels.data.length);
+      const probs = r.probabilities!;
+      for (let i = 0; i < conf.length; i++) conf[i] = probs[r.labels.data[i]][i];
+      await writeVolume(ctx.out('labels.nrrd'), r.labels, { gzip: true, content, keyValues: { nanoroi_model: r.info.modelName } });
+      await writeVolume(ctx.out('confidence.nrrd'), { ...r.labels, data: conf }, { gzip: true, content: 'nanoroi model confidence of the predicted class' });
+      const card = existsSync(modelPath.replace(/\.onnx$/, '.card.json')) ? await readJsonFile(modelPath.replace(/\.onnx$/, '.card.json')) : undefined;
+      const seconds = (performance.now() - t0) / 1000;
+      await writeFileAtomic(ctx.out('segment.json'), json({ method: 'model', model: modelPath, modelCard: card, info: r.info, seconds }));
+      return { method: 'model', model: path.basename(modelPath), seconds };
+    },
+  });
+
+  const pr = cfg.propose;
+  stages.push({
+    name: 'propose',
+    inputs: useModel ? ['labels.nrrd', volume, 'confidence.nrrd'] : ['labels.nrrd', volume],
+    params: pr,
+    outputs: ['rois.json', 'rois.csv'],
+    run: async (ctx) => {
+      const { proposeFiles } = await import('../roi/propose-files.js');
+      const d = await proposeFiles({
+        labels: ctx.out('labels.nrrd'),
+        volume: inRun(ctx, volume),
+        probabilities: useModel ? ctx.out('confidence.nrrd') : undefined,
+        out: ctx.out('rois.json'),
+        csv: ctx.out('rois.csv'),
+        images: ctx.out('roi-images'),
+        options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um },
+      });
+      const cracks = d.file.rois.filter((r) => r.class === 'crack').length;
+      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites`);
+      return { rois: d.file.rois.length, micropores: d.file.rois.length - cracks, cracks, sites: d.file.sites.length };
+    },
+  });
+
+  const pl = cfg.plan;
+  const planInputs = ['rois.json', ...(pl.config ? [abs(pl.config)] : []), ...(pl.registration ? [abs(pl.registration)] : [])];
+  stages.push({
+    name: 'plan',
+    inputs: planInputs,
+    params: pl,
+    outputs: ['plan/recipe.json', 'plan/autoscript.py', 'plan/protocol.yaml', 'plan/sims.csv'],
+    run: async (ctx) => {
+      const { planFiles } = await import('../recipes/files.js');
+      const recipe = await planFiles({
+        rois: ctx.out('rois.json'),
+        out: ctx.out('plan'),
+        config: pl.config ? abs(pl.config) : undefined,
+        settings: pl.settings,
+        registration: pl.registration ? abs(pl.registration) : undefined,
+        budget: pl.budget,
+      });
+      return { steps: recipe.steps.length, totalTime_s: recipe.totalTime_s, dropped: recipe.dropped?.length ?? 0 };
+    },
+  });
+
+  stages.push({
+    name: 'report',
+    inputs: ['rois.json', 'labels.nrrd', 'plan/recipe.json', ...(cfg.resolution.enabled ? ['resolution.json'] : [])],
+    params: {},
+    outputs: ['report.html'],
+    run: async (ctx) => {
+      const { buildReport } = await import('../report/report.js');
+      const file = await buildReport(ctx.dir);
+      return { report: path.basename(file) };
+    },
+  });
+  return stages;
+}
+
+export async function runPipeline(opts: RunPipelineOptions): Promise<RunResult & { report: string }> {
+  const dir = path.resolve(opts.out);
+  const stages = await buildStages(opts.config, dir, opts.baseDir ?? process.cwd());
+  const res = await runStages(stages, { dir, version: nanoroiVersion(), from: opts.from, to: opts.to, force: opts.force });
+  return { ...res, report: path.join(dir, 'report.html') };
+}
