@@ -237,7 +237,15 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
 
   stages.push({
     name: 'report',
-    inputs: ['rois.json', 'labels.nrrd', 'plan/recipe.json', ...(cfg.resolution.enabled ? ['resolution.json'] : [])],
+    // Everything the report shows; roi-images/ is made together with rois.json, so its hash covers them.
+    inputs: [
+      'rois.json',
+      'labels.nrrd',
+      'segment.json',
+      'plan/recipe.json',
+      ...(projections !== null ? ['calibration.json'] : []),
+      ...(cfg.resolution.enabled ? ['resolution.json'] : []),
+    ],
     params: {},
     outputs: ['report.html'],
     run: async (ctx) => {

@@ -23,13 +23,21 @@ export const KIND_COLOURS: Record<string, string> = {
   'sims-acquire': '#2bb673',
 };
 
-/** A Gantt-like bar: one lane per step kind, time along x, with a time axis in h/min. */
-export function timelineSvg(items: TimelineItem[], opts: { width?: number; budget_s?: number } = {}): string {
+/** A span of the session shown as a band above the lanes (e.g. one site's block of steps). */
+export interface TimelineGroup {
+  label: string;
+  start_s: number;
+  end_s: number;
+}
+
+/** A Gantt-like bar: one lane per step kind, time along x, with a time axis in h/min; optional group bands (sites) on top. */
+export function timelineSvg(items: TimelineItem[], opts: { width?: number; budget_s?: number; groups?: TimelineGroup[] } = {}): string {
   const width = opts.width ?? 900;
   const kinds = [...new Set(items.map((i) => i.kind))];
   const lane = 26;
   const left = 110;
-  const top = 10;
+  const groups = opts.groups ?? [];
+  const top = groups.length ? 30 : 10;
   const total = Math.max(1, ...items.map((i) => i.start_s + i.duration_s), opts.budget_s ?? 0);
   const plotW = width - left - 20;
   const height = top + kinds.length * lane + 40;
@@ -37,6 +45,14 @@ export function timelineSvg(items: TimelineItem[], opts: { width?: number; budge
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
+  groups.forEach((g, i) => {
+    const gx = x(g.start_s);
+    const gw = Math.max(1, x(g.end_s) - gx);
+    parts.push(`<rect class="group" x="${gx.toFixed(1)}" y="6" width="${gw.toFixed(1)}" height="18" fill="${i % 2 ? '#e3e9f1' : '#eef2f7'}"><title>${esc(g.label)} — ${esc(formatDuration(g.end_s - g.start_s))}</title></rect>`);
+    parts.push(`<line x1="${gx.toFixed(1)}" x2="${gx.toFixed(1)}" y1="6" y2="${top + kinds.length * lane}" stroke="#c9d3e0"/>`);
+    // The label only where it fits (about 6.5 px a character at 12 px).
+    if (gw > g.label.length * 6.5 + 6) parts.push(`<text x="${(gx + gw / 2).toFixed(1)}" y="19" text-anchor="middle" fill="#445">${esc(g.label)}</text>`);
+  });
   kinds.forEach((k, r) => {
     const y = top + r * lane;
     parts.push(`<text x="${left - 8}" y="${y + lane / 2 + 4}" text-anchor="end" fill="#333">${esc(k)}</text>`);
@@ -86,10 +102,15 @@ export interface Series {
 }
 
 /** A plain line plot with axes, ticks and a legend. */
-export function linePlotSvg(series: Series[], opts: { width?: number; height?: number; xLabel?: string; yLabel?: string; title?: string; logY?: boolean } = {}): string {
+export function linePlotSvg(
+  series: Series[],
+  opts: { width?: number; height?: number; xLabel?: string; yLabel?: string; title?: string; logY?: boolean; /** 'below' keeps the legend off the curves. */ legend?: 'inside' | 'below' } = {},
+): string {
   const width = opts.width ?? 640;
-  const height = opts.height ?? 360;
-  const m = { l: 64, r: 16, t: opts.title ? 30 : 12, b: 44 };
+  const below = opts.legend === 'below';
+  const legendH = below ? 18 * Math.ceil(series.length / 2) + 6 : 0;
+  const height = (opts.height ?? 360) + legendH;
+  const m = { l: 64, r: 16, t: opts.title ? 30 : 12, b: 44 + legendH };
   const xs = series.flatMap((s) => s.x).filter(Number.isFinite);
   const tf = (v: number): number => (opts.logY ? Math.log10(Math.max(v, 1e-30)) : v);
   const ys = series.flatMap((s) => s.y.map(tf)).filter(Number.isFinite);
@@ -117,13 +138,17 @@ export function linePlotSvg(series: Series[], opts: { width?: number; height?: n
     p.push(`<line x1="${m.l}" x2="${width - m.r}" y1="${yv}" y2="${yv}" stroke="#eee"/><text x="${m.l - 6}" y="${yv + 4}" text-anchor="end">${esc(lab)}</text>`);
   }
   p.push(`<rect x="${m.l}" y="${m.t}" width="${width - m.l - m.r}" height="${height - m.t - m.b}" fill="none" stroke="#888"/>`);
-  if (opts.xLabel) p.push(`<text x="${(m.l + width - m.r) / 2}" y="${height - 8}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
+  if (opts.xLabel) p.push(`<text x="${(m.l + width - m.r) / 2}" y="${height - legendH - 8}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
   if (opts.yLabel) p.push(`<text transform="translate(14 ${(m.t + height - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
   series.forEach((s, i) => {
     const c = s.colour ?? palette[i % palette.length];
     const pts = s.x.map((xv, k) => [X(xv), Y(s.y[k])]).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
     if (pts.length) p.push(`<polyline fill="none" stroke="${c}" stroke-width="1.8" points="${pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(' ')}"/>`);
-    p.push(`<rect x="${m.l + 10}" y="${m.t + 8 + i * 16}" width="12" height="3" fill="${c}"/><text x="${m.l + 28}" y="${m.t + 13 + i * 16}">${esc(s.name)}</text>`);
+    if (below) {
+      const lx = m.l + (i % 2) * ((width - m.l - m.r) / 2);
+      const ly = height - legendH + 4 + Math.floor(i / 2) * 18;
+      p.push(`<rect x="${lx}" y="${ly + 5}" width="14" height="3" fill="${c}"/><text x="${lx + 20}" y="${ly + 10}">${esc(s.name)}</text>`);
+    } else p.push(`<rect x="${m.l + 10}" y="${m.t + 8 + i * 16}" width="12" height="3" fill="${c}"/><text x="${m.l + 28}" y="${m.t + 13 + i * 16}">${esc(s.name)}</text>`);
   });
   p.push('</svg>');
   return p.join('');
