@@ -157,7 +157,8 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
     sites = roiFile.rois.map((r) => ({ id: r.id, roiIds: [r.id], centre_um: r.centroid_um, bbox_um: r.bbox_um, score: r.score }));
     warnings.push('the ROI file groups no sites: each ROI is planned as its own site');
   }
-  if (!sites.length) throw new NanoroiError('E_VALUE', 'the ROI file holds no ROIs: nothing to plan');
+  // No ROIs is an answer, not an error: the recipe says so and holds no steps.
+  if (!sites.length) warnings.push('the ROI file holds no ROIs: nothing to mill or map');
   for (const r of roiFile.rois)
     if (r.bbox_um.max.z > top + 1e-6) warnings.push(`ROI ${r.id} reaches above the pillar top (${r.bbox_um.max.z.toFixed(3)} > ${top.toFixed(3)} µm)`);
 
@@ -167,6 +168,7 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
   // plan is refused only when no site can be exposed at all.
   const protectAll = cfg.milling.protect === 'all';
   const blocks: ReturnType<typeof planBlock>[] = [];
+  const empty = !sites.length;
   const infeasible: { site: (typeof sites)[number]; reason: string }[] = [];
   const protectedIds = new Set<number>();
   const byScore = [...sites].sort((a, b) => b.score - a.score);
@@ -198,8 +200,12 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
       infeasible.push({ site: s, reason: e.message });
     }
   }
-  if (!blocks.length) throw new NanoroiError('E_LIMITS', infeasible[0].reason);
-  const start = roiFile.source.pillarAxis_um ? ctToStage(reg, { x: roiFile.source.pillarAxis_um.x, y: roiFile.source.pillarAxis_um.y, z: top }) : blocks[0].firstTarget;
+  if (!blocks.length && !empty) throw new NanoroiError('E_LIMITS', infeasible[0].reason);
+  const start = roiFile.source.pillarAxis_um
+    ? ctToStage(reg, { x: roiFile.source.pillarAxis_um.x, y: roiFile.source.pillarAxis_um.y, z: top })
+    : blocks.length
+      ? blocks[0].firstTarget
+      : ctToStage(reg, { x: 0, y: 0, z: top });
   const cands: Candidate[] = blocks.map((b) => ({ siteId: b.site.id, score: b.site.score, blockTime_s: b.blockTime_s, position: b.firstTarget }));
   const budget = opts.budget_s ?? null;
   const sel = selectAndOrder(start, cands, cfg.schedule.dropToFit ? budget : null, (d) => moveTime(cfg, d), formatDuration);

@@ -145,6 +145,16 @@ describe('keep-out zones and cross-sections', () => {
   });
 });
 
+describe('an ROI file without ROIs', () => {
+  it('gives a recipe with no steps that says why, not an error', () => {
+    const f = { ...threeSites(), rois: [], sites: [] };
+    const recipe = planSession(f, cfgOf());
+    expect(recipe.steps).toEqual([]);
+    expect(recipe.totalTime_s).toBe(0);
+    expect(recipe.warnings).toContain('the ROI file holds no ROIs: nothing to mill or map');
+  });
+});
+
 describe('budget and schedule', () => {
   it('parses budgets', () => {
     expect(parseBudget('90m')).toBe(5400);
