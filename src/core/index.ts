@@ -7,3 +7,4 @@ export * from './pool.js';
 export * from './schema.js';
 export * from './fsutil.js';
 export * from './reduce.js';
+export * from './staging.js';

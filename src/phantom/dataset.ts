@@ -23,7 +23,7 @@ import { writeVolume } from '../io/volume-file.js';
 import { generateCathodePhantom } from './cathode.js';
 import { degradeVolume } from './degrade.js';
 import { CathodePhantomSchema, PHASE, parsePhantomParams } from './schema.js';
-import { withStagedFolder } from './staging.js';
+import { withStagedFolder } from '../core/staging.js';
 
 export const DATASET_SPEC_VERSION = 1;
 export const MANIFEST_SCHEMA_VERSION = 1;

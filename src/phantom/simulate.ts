@@ -21,7 +21,7 @@ import { forwardProject } from '../physics/projector.js';
 import { writeProjections, writeVolume } from '../io/volume-file.js';
 import { generateCathodePhantom } from './cathode.js';
 import { parsePhantomParams, type CathodePhantomInput } from './schema.js';
-import { withStagedFolder } from './staging.js';
+import { withStagedFolder } from '../core/staging.js';
 
 export interface SimPreset {
   size: number;

@@ -99,8 +99,4 @@ export function sideBySide(a: string, b: string, w = 640, h = 400): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${h}"><g>${strip(a)}</g><g transform="translate(${w} 0)">${strip(b)}</g></svg>`;
 }
 
-export async function svgToPng(svg: string): Promise<Uint8Array> {
-  const { default: sharp } = await import('sharp');
-  const buf = await sharp(Buffer.from(svg)).png().toBuffer();
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
+export { svgToPng } from '../io/svg.js';

@@ -154,8 +154,4 @@ export function linePlotSvg(
   return p.join('');
 }
 
-/** Render an SVG string to PNG with sharp (lazy import: sharp is heavy to load). */
-export async function svgToPng(svg: string, density = 96): Promise<Buffer> {
-  const sharp = (await import('sharp')).default;
-  return sharp(Buffer.from(svg), { density }).png().toBuffer();
-}
+export { svgToPng } from '../io/svg.js';

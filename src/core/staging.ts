@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { NanoroiError } from '../core/errors.js';
+import { NanoroiError } from './errors.js';
 
 export class StagedFolder {
   private names: string[] = [];
