@@ -5,8 +5,11 @@
  * `extractSlice` → `renderSlice` (grey RGBA) → `overlayLabels` → `resamplePanel` → `composePanels`
  * → `drawScaleBar` → `encodePng`.
  *
- * Panel orientation: xy has x to the right and y downwards; xz and yz have x (or y) to the right and
- * z downwards (slice 0 at the top), as Fiji's orthogonal views show them.
+ * Orientation: `extractSlice`/`renderSlice` return slices in data order (row 0 = the lowest y or z).
+ * The preview (`renderPreviewImage`) shows every panel with its vertical axis pointing up, as a
+ * microscopist reads a sample: xy with x right and y up, xz and yz with x (or y) right and z up, so
+ * the pillar top (+z) is at the top of the vertical sections. `flipVertical` does the turn for
+ * callers that compose their own panels.
  */
 import { NanoroiError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/atomic.js';
@@ -209,7 +212,47 @@ export interface ComposeOptions {
   textScale?: number;
 }
 
-/** Place panels left to right, top-aligned, with optional titles above them. */
+/** The image with its rows in reverse order: data order (row 0 = lowest y or z) → vertical axis up. */
+export function flipVertical(img: RGBAImage): RGBAImage {
+  const row = img.width * 4;
+  const data = new Uint8Array(img.data.length);
+  for (let y = 0; y < img.height; y++) data.set(img.data.subarray(y * row, (y + 1) * row), (img.height - 1 - y) * row);
+  return { ...img, data };
+}
+
+// The bitmap font has no arrows; titles mark the up axis with this 5×7 glyph.
+const UP_ARROW = ['00100', '01110', '10101', '00100', '00100', '00100', '00100'];
+
+/** Draw a title; '↑' is drawn as an up arrow. */
+function drawTitle(img: RGBAImage, text: string, x: number, y: number, rgb: [number, number, number], scale: number): void {
+  let cx = x;
+  const parts = text.split('↑');
+  parts.forEach((part, k) => {
+    drawText(img, part, cx, y, rgb, scale);
+    cx += textWidth(part, scale) + (part.length > 0 ? scale : 0);
+    if (k === parts.length - 1) return;
+    for (let r = 0; r < GLYPH_H; r++) {
+      for (let c = 0; c < 5; c++) {
+        if (UP_ARROW[r][c] !== '1') continue;
+        for (let dy = 0; dy < scale; dy++) {
+          for (let dx = 0; dx < scale; dx++) {
+            const px = cx + c * scale + dx;
+            const py = y + r * scale + dy;
+            if (px < 0 || py < 0 || px >= img.width || py >= img.height) continue;
+            const o = (py * img.width + px) * 4;
+            img.data[o] = rgb[0];
+            img.data[o + 1] = rgb[1];
+            img.data[o + 2] = rgb[2];
+            img.data[o + 3] = 255;
+          }
+        }
+      }
+    }
+    cx += 6 * scale;
+  });
+}
+
+/** Place panels left to right, top-aligned, with optional titles above them ('↑' draws an up arrow). */
 export function composePanels(panels: RGBAImage[], opts: ComposeOptions = {}): { image: RGBAImage; offsets: [number, number][] } {
   const gap = opts.gap ?? 8;
   const margin = opts.margin ?? 6;
@@ -226,7 +269,7 @@ export function composePanels(panels: RGBAImage[], opts: ComposeOptions = {}): {
     for (let y = 0; y < p.height; y++) {
       image.data.set(p.data.subarray(y * p.width * 4, (y + 1) * p.width * 4), ((y0 + y) * W + x0) * 4);
     }
-    if (opts.titles?.[k]) drawText(image, opts.titles[k], x0, margin, [230, 230, 230], ts);
+    if (opts.titles?.[k]) drawTitle(image, opts.titles[k], x0, margin, [230, 230, 230], ts);
     offsets.push([x0, y0]);
     x0 += p.width + gap;
   });
@@ -344,15 +387,16 @@ export function renderPreviewImage(vol: Volume, opts: PreviewOptions = {}): Prev
   const finest = Math.min(sx, sy, sz);
   const fit = extent / maxPanel;
   const um_per_px = fit >= finest ? fit : finest / Math.max(1, Math.floor(finest / fit));
+  // Titles name the up axis: y in xy, z (the pillar top) in xz and yz.
   const specs: [SliceAxis, number, string][] = [
-    ['xy', iz, `xy z=${iz}`],
-    ['xz', iy, `xz y=${iy}`],
-    ['yz', ix, `yz x=${ix}`],
+    ['xy', iz, `xy z=${iz} y↑`],
+    ['xz', iy, `xz y=${iy} z↑`],
+    ['yz', ix, `yz x=${ix} z↑`],
   ];
   const panels = specs.map(([axis, idx]) => {
     const img = renderSlice(vol, axis, idx, win);
     if (opts.labels) overlayLabels(img, opts.labels, axis, idx, opts.labelColors, opts.alpha ?? 1);
-    return resamplePanel(img, um_per_px);
+    return flipVertical(resamplePanel(img, um_per_px));
   });
   const titles = opts.titles === false ? undefined : specs.map((s) => s[2]);
   const { image, offsets } = composePanels(panels, titles ? { titles } : {});

@@ -35,6 +35,7 @@ import {
   radiusFactor,
   shapeDist,
   binderValue,
+  crackValueAt,
   type CrackRec,
   type ParticleRec,
   type PoreRec,
@@ -44,7 +45,8 @@ import {
 import { FEAT_STRIDE, rasterizeSlab, type RasterResult, type RasterTask } from './raster.js';
 
 export const GENERATOR_NAME = 'nanoroi-cathode-phantom';
-export const GENERATOR_VERSION = 1;
+/** 2: cracks keep clear of each other and of micropores unless `cracks.allowIntersections`. */
+export const GENERATOR_VERSION = 2;
 
 export interface PhantomResult {
   params: CathodePhantomParams;
@@ -644,6 +646,208 @@ function randomPointIn(rng: Rng, p: ParticleRec): [number, number, number] {
   }
 }
 
+/**
+ * Points (x, y, z, reach) covering a crack's material inside its host: every opening voxel lies
+ * within `reach` µm of one of them. Sheets are sampled on a grid of spacing h in their own (u, v)
+ * plane (reach = the local half-opening plus half the grid diagonal); intergranular cracks, whose
+ * facets zig-zag through a zone about the plane, on a 3D grid over that zone, keeping the points
+ * that lie on a facet opening. Points farther than their reach outside the host are left out.
+ */
+function crackSamples(sc: Scene, c: CrackRec, h: number): Float64Array {
+  const host = sc.particles[c.host];
+  // The crack's material lies in its host: no farther from the crack centre than this.
+  const reach = Math.hypot(c.cx - host.cx, c.cy - host.cy, c.cz - host.cz) + host.boundR;
+  const L1 = 1 / c.iL1;
+  const L2 = 1 / c.iL2;
+  const nu = Math.ceil(Math.min(L1, reach) / h);
+  const nv = Math.ceil(Math.min(L2, reach) / h);
+  const out: number[] = [];
+  const inter = c.kind === CRACK_INTER;
+  const nw = inter ? Math.ceil(c.zone / h) : 0;
+  // Largest slope of the sheet over the patch: the (u, v) grid spacing grows by √(1 + g²) on it.
+  const g = inter ? 0 : (Math.max(Math.abs(c.k1), Math.abs(c.k2)) + Math.abs(c.tw)) * Math.max(L1, L2);
+  const gap = inter ? 0.87 * h : 0.71 * h * Math.sqrt(1 + g * g);
+  for (let iu = -nu; iu <= nu; iu++) {
+    const u = iu * h;
+    for (let iv = -nv; iv <= nv; iv++) {
+      const v = iv * h;
+      const a = u * c.iL1;
+      const b = v * c.iL2;
+      const r2 = a * a + b * b;
+      if (r2 >= 1) continue;
+      const ws = inter ? 0 : 0.5 * (c.k1 * u * u + c.k2 * v * v) + c.tw * u * v;
+      const allow = inter ? gap : c.half0 * (1 - c.taper * r2) + gap;
+      for (let iw = -nw; iw <= nw; iw++) {
+        const w = ws + iw * h;
+        const x = c.cx + u * c.t1[0] + v * c.t2[0] + w * c.n[0];
+        const y = c.cy + u * c.t1[1] + v * c.t2[1] + w * c.n[1];
+        const z = c.cz + u * c.t1[2] + v * c.t2[2] + w * c.n[2];
+        if (shapeDist(host, x, y, z) >= allow) continue;
+        if (inter && crackValueAt(sc, c, x, y, z) >= 0) continue;
+        out.push(x, y, z, allow);
+      }
+    }
+  }
+  return Float64Array.from(out);
+}
+
+/** Spatial hash of the accepted cracks' sample points, for the clearance test. */
+class CrackPoints {
+  private cells = new Map<number, number[]>();
+  private maxReach = 0;
+  constructor(private readonly cell: number) {}
+  /** Numeric cell key (exact below 2^53 for cell indices within ±65536). */
+  private key(ix: number, iy: number, iz: number): number {
+    return ((ix + 65536) * 131072 + (iy + 65536)) * 131072 + (iz + 65536);
+  }
+  add(pts: Float64Array): void {
+    for (let i = 0; i < pts.length; i += 4) {
+      const k = this.key(Math.floor(pts[i] / this.cell), Math.floor(pts[i + 1] / this.cell), Math.floor(pts[i + 2] / this.cell));
+      let list = this.cells.get(k);
+      if (!list) this.cells.set(k, (list = []));
+      list.push(pts[i], pts[i + 1], pts[i + 2], pts[i + 3]);
+      if (pts[i + 3] > this.maxReach) this.maxReach = pts[i + 3];
+    }
+  }
+  /** Whether some stored point p has |p − q| < reach(p) + reach + clearance. */
+  near(x: number, y: number, z: number, reach: number, clearance: number): boolean {
+    const R = reach + this.maxReach + clearance;
+    const r = Math.ceil(R / this.cell);
+    const cx = Math.floor(x / this.cell);
+    const cy = Math.floor(y / this.cell);
+    const cz = Math.floor(z / this.cell);
+    for (let dz = -r; dz <= r; dz++)
+      for (let dy = -r; dy <= r; dy++)
+        for (let dx = -r; dx <= r; dx++) {
+          const list = this.cells.get(this.key(cx + dx, cy + dy, cz + dz));
+          if (!list) continue;
+          for (let j = 0; j < list.length; j += 4) {
+            const lim = reach + list[j + 3] + clearance;
+            const ex = list[j] - x;
+            const ey = list[j + 1] - y;
+            const ez = list[j + 2] - z;
+            if (ex * ex + ey * ey + ez * ez < lim * lim) return true;
+          }
+        }
+    return false;
+  }
+}
+
+/**
+ * The clearance test of cracks that may not intersect. Accepted cracks are kept with their
+ * material points, which are sampled only when a later candidate comes near their host particle
+ * (most cracks never have a neighbour close enough to need them).
+ */
+class CrackClearance {
+  private readonly points: CrackPoints;
+  private readonly accepted: { rec: CrackRec; sampled: boolean }[] = [];
+  constructor(
+    private readonly sc: Scene,
+    private readonly clearance: number,
+    private readonly h: number,
+    maxAperture: number,
+  ) {
+    // Cells as wide as the largest query radius: a query looks at 27 cells.
+    this.points = new CrackPoints(Math.max(4 * h, clearance + maxAperture + 2 * h));
+  }
+
+  /** Whether the bounding spheres of two hosts (or a host and a pore) come within the clearance. */
+  private close(a: ShapeRec, b: ShapeRec): boolean {
+    return Math.hypot(a.cx - b.cx, a.cy - b.cy, a.cz - b.cz) < a.boundR + b.boundR + this.clearance + 2 * this.h;
+  }
+
+  /** Whether every point keeps the clearance from the pores and the sampled accepted cracks. */
+  private clearOf(pts: Float64Array, pores: PoreRec[], checkCracks: boolean): boolean {
+    for (let i = 0; i < pts.length; i += 4) {
+      const x = pts[i];
+      const y = pts[i + 1];
+      const z = pts[i + 2];
+      const need = pts[i + 3] + this.clearance;
+      for (const q of pores) if (shapeDist(q, x, y, z) < need) return false;
+      if (checkCracks && this.points.near(x, y, z, pts[i + 3], this.clearance)) return false;
+    }
+    return true;
+  }
+
+  /** Test a candidate; on success it is recorded as accepted. */
+  tryAccept(c: CrackRec): boolean {
+    const sc = this.sc;
+    const host = sc.particles[c.host];
+    const pores = sc.pores.filter((q) => this.close(q, host));
+    const near = this.accepted.filter((e) => this.close(sc.particles[e.rec.host], host));
+    if (pores.length === 0 && near.length === 0) {
+      this.accepted.push({ rec: c, sampled: false });
+      return true;
+    }
+    for (const e of near) {
+      if (e.sampled) continue;
+      this.points.add(crackSamples(sc, e.rec, this.h));
+      e.sampled = true;
+    }
+    if (c.kind !== CRACK_INTER) {
+      const pts = crackSamples(sc, c, this.h);
+      if (!this.clearOf(pts, pores, near.length > 0)) return false;
+      this.points.add(pts);
+      this.accepted.push({ rec: c, sampled: true });
+      return true;
+    }
+    if (!this.interClear(c, pores, near.length > 0)) return false;
+    // Its facet points are sampled when a later candidate comes near.
+    this.accepted.push({ rec: c, sampled: false });
+    return true;
+  }
+
+  /**
+   * Intergranular candidate: each (u, v) column of its zone is first tested as a whole (mid-plane
+   * point, reach = the zone); only columns that are not clear that way have their facet points
+   * looked up (the grain search is the costly part).
+   */
+  private interClear(c: CrackRec, pores: PoreRec[], checkCracks: boolean): boolean {
+    const sc = this.sc;
+    const h = this.h;
+    const host = sc.particles[c.host];
+    const reach = Math.hypot(c.cx - host.cx, c.cy - host.cy, c.cz - host.cz) + host.boundR;
+    const nu = Math.ceil(Math.min(1 / c.iL1, reach) / h);
+    const nv = Math.ceil(Math.min(1 / c.iL2, reach) / h);
+    const nw = Math.ceil(c.zone / h);
+    const gapCol = 0.71 * h;
+    const gapPt = 0.87 * h;
+    const col = new Float64Array(4);
+    const ok = (x: number, y: number, z: number, allow: number): boolean => {
+      col[0] = x;
+      col[1] = y;
+      col[2] = z;
+      col[3] = allow;
+      return this.clearOf(col, pores, checkCracks);
+    };
+    for (let iu = -nu; iu <= nu; iu++) {
+      const u = iu * h;
+      for (let iv = -nv; iv <= nv; iv++) {
+        const v = iv * h;
+        const a = u * c.iL1;
+        const b = v * c.iL2;
+        if (a * a + b * b >= 1) continue;
+        const x0 = c.cx + u * c.t1[0] + v * c.t2[0];
+        const y0 = c.cy + u * c.t1[1] + v * c.t2[1];
+        const z0 = c.cz + u * c.t1[2] + v * c.t2[2];
+        const colReach = c.zone + gapCol;
+        if (shapeDist(host, x0, y0, z0) >= colReach) continue;
+        if (ok(x0, y0, z0, colReach)) continue;
+        for (let iw = -nw; iw <= nw; iw++) {
+          const w = iw * h;
+          const x = x0 + w * c.n[0];
+          const y = y0 + w * c.n[1];
+          const z = z0 + w * c.n[2];
+          if (shapeDist(host, x, y, z) >= gapPt) continue;
+          if (crackValueAt(sc, c, x, y, z) >= 0) continue;
+          if (!ok(x, y, z, gapPt)) return false;
+        }
+      }
+    }
+    return true;
+  }
+}
+
 interface PoreInfo {
   semiAxes: Vec3;
   eqD: number;
@@ -706,6 +910,11 @@ function plantFeatures(sc: Scene, L: Layout, params: CathodePhantomParams, seed:
   }
   const [aLo, aHi] = CR.aperture_um;
   const wsum = CR.kinds.partial + CR.kinds.through + CR.kinds.intergranular;
+  // Without intersections a crack that comes too close to another feature is drawn again (all of
+  // it: kind, size, orientation and centre) from the same per-particle stream, so the result stays
+  // deterministic; with them allowed, one draw per crack exactly as before.
+  const redraws = CR.allowIntersections ? 1 : 30;
+  const clear = CR.allowIntersections ? null : new CrackClearance(sc, CR.clearance_um ?? 2 * L.s, L.s, aHi);
   for (let k = 0; k < sc.particles.length; k++) {
     if (!visible[k]) continue;
     const host = sc.particles[k];
@@ -713,71 +922,81 @@ function plantFeatures(sc: Scene, L: Layout, params: CathodePhantomParams, seed:
     const rng = new Rng(seedKey(seed, 'cracks', host.id));
     const n = rng.poisson(CR.perParticle);
     for (let i = 0; i < n; i++) {
-      const u = rng.next() * wsum;
-      let kind = u < CR.kinds.partial ? CRACK_PARTIAL : u < CR.kinds.partial + CR.kinds.through ? CRACK_THROUGH : CRACK_INTER;
-      // Facet cracks need an agglomerate: several grains across the particle, grains wider than the opening.
-      let hiA = aHi;
-      if (kind === CRACK_INTER) {
-        hiA = Math.min(aHi, 0.5 * host.g);
-        if (host.g > 0.4 * hostD || hiA * (1 - CR.taper) < aLo) {
-          kind = CRACK_PARTIAL;
-          hiA = aHi;
+      let drawnKind = CRACK_PARTIAL;
+      for (let draw = 0; draw < redraws; draw++) {
+        // The kind is drawn once, so redrawing does not favour the kinds that fit more easily.
+        if (draw === 0) {
+          const u = rng.next() * wsum;
+          drawnKind = u < CR.kinds.partial ? CRACK_PARTIAL : u < CR.kinds.partial + CR.kinds.through ? CRACK_THROUGH : CRACK_INTER;
         }
+        let kind = drawnKind;
+        // Facet cracks need an agglomerate: several grains across the particle, grains wider than the opening.
+        let hiA = aHi;
+        if (kind === CRACK_INTER) {
+          hiA = Math.min(aHi, 0.5 * host.g);
+          if (host.g > 0.4 * hostD || hiA * (1 - CR.taper) < aLo) {
+            kind = CRACK_PARTIAL;
+            hiA = aHi;
+          }
+        }
+        // Centre aperture such that the tip aperture (1 − taper)·a0 stays in range.
+        const taper = Math.min(CR.taper, 1 - aLo / hiA);
+        const a0 = rng.uniform(aLo / (1 - taper), hiA);
+        const nrm = normalize(Float64Array.from([rng.normal(), rng.normal(), rng.normal()]));
+        const helper = Math.abs(nrm[0]) < 0.9 ? [1, 0, 0] : [0, 1, 0];
+        const t1 = normalize(cross(nrm, helper));
+        const t2 = normalize(cross(nrm, t1));
+        let L1: number, L2: number;
+        if (kind === CRACK_THROUGH) {
+          L1 = L2 = 2.2 * host.boundR;
+        } else if (kind === CRACK_PARTIAL) {
+          L1 = rng.uniform(0.25, 0.45) * hostD;
+          L2 = rng.uniform(0.25, 0.45) * hostD;
+        } else {
+          L1 = rng.uniform(0.3, 0.5) * hostD;
+          L2 = rng.uniform(0.3, 0.5) * hostD;
+        }
+        const kmax = 1 / hostD; // radius of curvature ≥ the particle diameter: gently curved
+        const k1 = kind === CRACK_INTER ? 0 : rng.uniform(-kmax, kmax);
+        const k2 = kind === CRACK_INTER ? 0 : rng.uniform(-kmax, kmax);
+        const tw = kind === CRACK_INTER ? 0 : rng.uniform(-0.3, 0.3) * kmax;
+        const cm = Math.max(margin, a0);
+        let centre: [number, number, number] | null = null;
+        for (let attempt = 0; attempt < 60 && !centre; attempt++) {
+          const c = randomPointIn(rng, host);
+          if (!insideHost(sc, L, k, c[0], c[1], c[2], cm)) continue;
+          let inPore = false;
+          for (const j of host.pores) if (shapeDist(sc.pores[j], c[0], c[1], c[2]) < cm) inPore = true;
+          if (!inPore) centre = c;
+        }
+        if (!centre) continue;
+        const rec: CrackRec = {
+          id: 0,
+          host: k,
+          kind,
+          cx: centre[0],
+          cy: centre[1],
+          cz: centre[2],
+          n: nrm,
+          t1,
+          t2,
+          iL1: 1 / L1,
+          iL2: 1 / L2,
+          minL: Math.min(L1, L2),
+          k1,
+          k2,
+          tw,
+          half0: a0 / 2,
+          taper,
+          zone: 1.5 * host.g,
+        };
+        if (clear && !clear.tryAccept(rec)) continue;
+        rec.id = nextId++;
+        host.cracks.push(sc.cracks.length);
+        if (kind === CRACK_INTER) host.inter = true;
+        sc.cracks.push(rec);
+        break;
       }
-      // Centre aperture such that the tip aperture (1 − taper)·a0 stays in range.
-      const taper = Math.min(CR.taper, 1 - aLo / hiA);
-      const a0 = rng.uniform(aLo / (1 - taper), hiA);
-      const nrm = normalize(Float64Array.from([rng.normal(), rng.normal(), rng.normal()]));
-      const helper = Math.abs(nrm[0]) < 0.9 ? [1, 0, 0] : [0, 1, 0];
-      const t1 = normalize(cross(nrm, helper));
-      const t2 = normalize(cross(nrm, t1));
-      let L1: number, L2: number;
-      if (kind === CRACK_THROUGH) {
-        L1 = L2 = 2.2 * host.boundR;
-      } else if (kind === CRACK_PARTIAL) {
-        L1 = rng.uniform(0.25, 0.45) * hostD;
-        L2 = rng.uniform(0.25, 0.45) * hostD;
-      } else {
-        L1 = rng.uniform(0.3, 0.5) * hostD;
-        L2 = rng.uniform(0.3, 0.5) * hostD;
-      }
-      const kmax = 1 / hostD; // radius of curvature ≥ the particle diameter: gently curved
-      const k1 = kind === CRACK_INTER ? 0 : rng.uniform(-kmax, kmax);
-      const k2 = kind === CRACK_INTER ? 0 : rng.uniform(-kmax, kmax);
-      const tw = kind === CRACK_INTER ? 0 : rng.uniform(-0.3, 0.3) * kmax;
-      const cm = Math.max(margin, a0);
-      let centre: [number, number, number] | null = null;
-      for (let attempt = 0; attempt < 60 && !centre; attempt++) {
-        const c = randomPointIn(rng, host);
-        if (!insideHost(sc, L, k, c[0], c[1], c[2], cm)) continue;
-        let inPore = false;
-        for (const j of host.pores) if (shapeDist(sc.pores[j], c[0], c[1], c[2]) < cm) inPore = true;
-        if (!inPore) centre = c;
-      }
-      if (!centre) continue;
-      const rec: CrackRec = {
-        id: nextId++,
-        host: k,
-        kind,
-        cx: centre[0],
-        cy: centre[1],
-        cz: centre[2],
-        n: nrm,
-        t1,
-        t2,
-        iL1: 1 / L1,
-        iL2: 1 / L2,
-        minL: Math.min(L1, L2),
-        k1,
-        k2,
-        tw,
-        half0: a0 / 2,
-        taper,
-        zone: 1.5 * host.g,
-      };
-      host.cracks.push(sc.cracks.length);
-      if (kind === CRACK_INTER) host.inter = true;
-      sc.cracks.push(rec);
     }
   }
   return poreInfo;

@@ -295,6 +295,16 @@ function crackDist(sc: Scene, k: CrackRec, x: number, y: number, z: number): num
   return d < 0 ? d : 1e-9;
 }
 
+/**
+ * Signed distance-like value of crack k at a point (negative inside its opening), for crack
+ * placement: looks up the host's grains first when the crack is intergranular. Ignores the clip to
+ * the host particle.
+ */
+export function crackValueAt(sc: Scene, k: CrackRec, x: number, y: number, z: number): number {
+  if (k.kind === CRACK_INTER) nearestGrains(sc, sc.particles[k.host], x, y, z);
+  return crackDist(sc, k, x, y, z);
+}
+
 /** Lateral signed distance to the pillar wall (negative inside). */
 export function pillarLateral(sc: Scene, x: number, y: number): number {
   if (sc.pillarShape === 0) return Math.sqrt(x * x + y * y) - sc.pillarR;

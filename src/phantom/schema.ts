@@ -128,6 +128,14 @@ export const CathodePhantomSchema = z
         aperture_um: range('cracks.aperture_um').default([0.05, 0.3]),
         /** Edge aperture = (1 − taper) × centre aperture. */
         taper: num().refine((v) => v >= 0 && v < 1, { message: 'must be in [0, 1)' }).default(0.3),
+        /**
+         * false (default): a crack that would touch or come within `clearance_um` of another crack or
+         * micropore is redrawn, so every planted crack is one connected object of its own.
+         * true: cracks are placed independently and may cross into crack networks.
+         */
+        allowIntersections: z.boolean().default(false),
+        /** Smallest gap between a crack and any other crack or micropore when intersections are not allowed; default 2 voxels. */
+        clearance_um: num().refine((v) => v >= 0, { message: 'must be ≥ 0' }).optional(),
         /** Relative frequency of the crack kinds. */
         kinds: z
           .object({

@@ -1,7 +1,7 @@
 /**
  * One PNG per ROI for reports: three orthogonal slices (xy, xz, yz) through the ROI's centroid,
  * cropped around it, the labels blended lightly and the ROI's own outline drawn in yellow, with a
- * µm scale bar. Built from the io preview blocks.
+ * µm scale bar; vertical axes up (y in xy, z in xz and yz). Built from the io preview blocks.
  */
 import { crop, type Vec3, type Volume } from '../core/volume.js';
 import type { Roi } from './schema.js';
@@ -66,17 +66,18 @@ export async function renderRoiImage(inp: RoiImageInputs, roi: Roi, componentLab
   const [sz, sy, sx] = labels.spacing_um;
   const extent = Math.max(size[2] * sx, size[1] * sy, size[0] * sz);
   const um_per_px = extent / panelSize;
+  // Vertical axes up, as in `nanoroi preview`: y in xy, z (the pillar top) in xz and yz.
   const specs: [SliceAxis, number, string][] = [
-    ['xy', at.z, `xy z=${at.z + start[0]}`],
-    ['xz', at.y, `xz y=${at.y + start[1]}`],
-    ['yz', at.x, `yz x=${at.x + start[2]}`],
+    ['xy', at.z, `xy z=${at.z + start[0]} y↑`],
+    ['xz', at.y, `xz y=${at.y + start[1]} z↑`],
+    ['yz', at.x, `yz x=${at.x + start[2]} z↑`],
   ];
   const panels = specs.map(([axis, idx]) => {
     const img = pv.renderSlice(grey, axis, idx, win);
     if (inp.intensity) pv.overlayLabels(img, labCrop, axis, idx, pv.DEFAULT_LABEL_COLORS, 0.35);
     const m = pv.extractSlice(maskVol, axis, idx);
     drawOutline(img, m.values, m.width, m.height, [255, 220, 0]);
-    return pv.resamplePanel(img, um_per_px);
+    return pv.flipVertical(pv.resamplePanel(img, um_per_px));
   });
   const { image, offsets } = pv.composePanels(panels, { titles: specs.map((s) => s[2]) });
   pv.drawScaleBar(image, { x: offsets[0][0], y: offsets[0][1], width: panels[0].width, height: panels[0].height }, um_per_px);

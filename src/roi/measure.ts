@@ -11,6 +11,7 @@ import { NanoroiError } from '../core/errors.js';
 import type { Point3, Vec3, Volume, VolumeData } from '../core/volume.js';
 import { ACC, A_AREA, A_N, A_SX, A_SXX, A_SXY, A_SXZ, A_SY, A_SYY, A_SYZ, A_SZ, A_SZZ, BB, F_TOUCHES_BACKGROUND, F_TOUCHES_BORDER, type LabelResult } from './components.js';
 import type { ParticleInstances } from './watershed.js';
+import { crackBranches } from './branches.js';
 
 export const LABEL_BACKGROUND = 0;
 export const LABEL_PARTICLE = 1;
@@ -35,6 +36,8 @@ export interface CrackMeasure {
   maxAperture_um: number;
   normal: Point3;
   reachesSurface: boolean;
+  /** 1 for a single crack; N ≥ 2 when intersecting cracks form a network of N branches (branches.ts). */
+  branches: number;
 }
 
 export interface HostMeasure {
@@ -62,6 +65,9 @@ export interface ComponentMeasure {
   principalAxes: PrincipalAxis[];
   crack?: CrackMeasure;
   host: HostMeasure | null;
+  /** z (µm) of the top surface above the component: material top over its footprint, plane-fitted. */
+  localTop_um: number;
+  /** localTop_um − centroid z. */
   depthBelowTop_um: number;
   meanConfidence?: number;
   touchesBorder: boolean;
@@ -91,6 +97,8 @@ export interface MeasureOptions {
   topFraction?: number;
   /** Which material the brighter particles are called (CT grey only hints at chemistry); default 'LCO'. */
   brighterGrey?: 'LCO' | 'NCA';
+  /** Lateral margin (µm) around a component's footprint over which its local top is fitted; default 1 µm (at least 3 voxels). */
+  topMargin_um?: number;
 }
 
 export interface MeasureResult {
@@ -211,12 +219,15 @@ export function measureComponents(labels: Volume<Uint8Array>, comps: LabelResult
   const grey: VolumeData | undefined = intensity?.data;
   const pData = probs?.data;
   const pClasses = probs?.classes ?? 0;
+  // Highest material voxel of every (x, y) column (−1: none); z rises, so the last write wins.
+  const heights = new Int32Array(ny * nx).fill(-1);
   for (let z = 0, i = 0; z < nz; z++) {
     let cN = 0, cX = 0, cY = 0;
     for (let y = 0; y < ny; y++) {
       for (let x = 0; x < nx; x++, i++) {
         const v = lab[i];
         if (v === 0) continue;
+        heights[y * nx + x] = z;
         cN++;
         cX += x;
         cY += y;
@@ -272,6 +283,7 @@ export function measureComponents(labels: Volume<Uint8Array>, comps: LabelResult
 
   const out: ComponentMeasure[] = [];
   const acc = table.acc, bbox = table.bbox;
+  const localTop = localTopFinder(heights, labels, frame.topSurface_um, opts.topMargin_um ?? 1);
   for (let c = 1; c <= count; c++) {
     const value = table.value[c];
     if (value !== LABEL_MICROPORE && value !== LABEL_CRACK) continue;
@@ -301,6 +313,7 @@ export function measureComponents(labels: Volume<Uint8Array>, comps: LabelResult
       max: { x: ox + (bbox[b + 3] + 0.5) * sx, y: oy + (bbox[b + 4] + 0.5) * sy, z: oz + (bbox[b + 5] + 0.5) * sz },
     };
     const centroidUm = { x: ox + mx * sx, y: oy + my * sy, z: oz + mz * sz };
+    const top = localTop(bbox[b], bbox[b + 1], bbox[b + 3], bbox[b + 4], mx, my);
     let host: HostMeasure | null = null;
     if (inst && voteCand[c] > 0) {
       const p = voteCand[c];
@@ -325,7 +338,8 @@ export function measureComponents(labels: Volume<Uint8Array>, comps: LabelResult
       sphericity,
       principalAxes: axes,
       host,
-      depthBelowTop_um: frame.topSurface_um - centroidUm.z,
+      localTop_um: top,
+      depthBelowTop_um: top - centroidUm.z,
       touchesBorder: (table.flags[c] & F_TOUCHES_BORDER) !== 0,
     };
     if (pData) m.meanConfidence = confSum[c] / N;
@@ -333,6 +347,102 @@ export function measureComponents(labels: Volume<Uint8Array>, comps: LabelResult
     out.push(m);
   }
   return { components: out, frame, particleGrey };
+}
+
+/**
+ * The top surface above a component, for its depth: the pillar top need not be flat (a FIB cut at
+ * an angle, a rounded or damaged top), so one global slice misstates depths across the pillar.
+ * Over the component's xy footprint widened by `margin_um`, each column's top is the upper face of
+ * its highest material voxel. A plane z = a + b·x + c·y is fitted to those tops and refitted while
+ * dropping columns far below it (gaps between particles reach lower) or far above it (stray
+ * voxels); the plane at the component's centroid is its local top, kept within the range of the
+ * columns used. Fewer than 3 columns with material: the global top.
+ */
+export function localTopFinder(
+  heights: Int32Array,
+  vol: Pick<Volume, 'shape' | 'spacing_um' | 'origin_um'>,
+  globalTop_um: number,
+  margin_um: number,
+): (x0: number, y0: number, x1: number, y1: number, cx: number, cy: number) => number {
+  const [, ny, nx] = vol.shape;
+  const [sz, sy, sx] = vol.spacing_um;
+  const oz = vol.origin_um[0];
+  const padX = Math.max(3, Math.ceil(margin_um / sx));
+  const padY = Math.max(3, Math.ceil(margin_um / sy));
+  let px = new Float64Array(256), py = new Float64Array(256), pz = new Float64Array(256);
+  let keepBuf = new Uint8Array(256);
+  let resid = new Float64Array(256);
+  return (x0, y0, x1, y1, cx, cy) => {
+    const xa = Math.max(0, x0 - padX), xb = Math.min(nx - 1, x1 + padX);
+    const ya = Math.max(0, y0 - padY), yb = Math.min(ny - 1, y1 + padY);
+    // At most about 1024 columns: a stride over large footprints (a plane needs no more).
+    const step = Math.max(1, Math.ceil(Math.sqrt(((xb - xa + 1) * (yb - ya + 1)) / 1024)));
+    const cap = (Math.floor((xb - xa) / step) + 1) * (Math.floor((yb - ya) / step) + 1);
+    if (px.length < cap) {
+      px = new Float64Array(cap);
+      py = new Float64Array(cap);
+      pz = new Float64Array(cap);
+    }
+    if (keepBuf.length < cap) {
+      keepBuf = new Uint8Array(cap);
+      resid = new Float64Array(cap);
+    }
+    let m = 0;
+    for (let y = ya; y <= yb; y += step) for (let x = xa; x <= xb; x += step) {
+      const h = heights[y * nx + x];
+      if (h < 0) continue;
+      // Voxel units about the centroid keep the normal equations well conditioned.
+      px[m] = x - cx;
+      py[m] = y - cy;
+      pz[m] = h + 0.5; // the upper face of the highest voxel
+      keepBuf[m] = 1;
+      m++;
+    }
+    if (m < 3) return globalTop_um;
+    let a = 0, b = 0, c = 0;
+    let tolHigh = 3;
+    for (let iter = 0; iter < 12; iter++) {
+      // Least squares over the kept columns (3×3 normal equations, Cramer's rule).
+      let n = 0, Sx = 0, Sy = 0, Sz = 0, Sxx = 0, Syy = 0, Sxy = 0, Sxz = 0, Syz = 0;
+      for (let k = 0; k < m; k++) {
+        if (!keepBuf[k]) continue;
+        const X = px[k], Y = py[k], Z = pz[k];
+        n++; Sx += X; Sy += Y; Sz += Z; Sxx += X * X; Syy += Y * Y; Sxy += X * Y; Sxz += X * Z; Syz += Y * Z;
+      }
+      if (n < 3) break;
+      const det = n * (Sxx * Syy - Sxy * Sxy) - Sx * (Sx * Syy - Sxy * Sy) + Sy * (Sx * Sxy - Sxx * Sy);
+      if (Math.abs(det) < 1e-9 * Math.max(1, n * Sxx * Syy)) {
+        // Columns on a line (a one-voxel-wide footprint): a level top at their mean.
+        a = Sz / n; b = 0; c = 0;
+      } else {
+        a = (Sz * (Sxx * Syy - Sxy * Sxy) - Sx * (Sxz * Syy - Sxy * Syz) + Sy * (Sxz * Sxy - Sxx * Syz)) / det;
+        b = (n * (Sxz * Syy - Sxy * Syz) - Sz * (Sx * Syy - Sxy * Sy) + Sy * (Sx * Syz - Sxz * Sy)) / det;
+        c = (n * (Sxx * Syz - Sxz * Sxy) - Sx * (Sx * Syz - Sxz * Sy) + Sz * (Sx * Sxy - Sxx * Sy)) / det;
+      }
+      // Upper envelope: a column more than 1.5 voxels below the plane looks into a gap between
+      // particles and is dropped (the plane then rises to the particle tops); one far above it
+      // (beyond 3 voxels or 3 × the median residual) is a stray voxel.
+      if (iter === 0) {
+        // The roughness scale, once, from the first fit.
+        let q = 0;
+        for (let k = 0; k < m; k++) resid[q++] = Math.abs(pz[k] - (a + b * px[k] + c * py[k]));
+        const sorted = resid.subarray(0, q).sort();
+        tolHigh = Math.max(3, 3 * sorted[q >> 1]);
+      }
+      let changed = false;
+      for (let k = 0; k < m; k++) {
+        const r = pz[k] - (a + b * px[k] + c * py[k]);
+        const k2 = r >= -1.5 && r <= tolHigh ? 1 : 0;
+        if (k2 !== keepBuf[k]) { keepBuf[k] = k2; changed = true; }
+      }
+      if (!changed) break;
+    }
+    let lo = Infinity, hi = -Infinity;
+    for (let k = 0; k < m; k++) if (keepBuf[k]) { if (pz[k] < lo) lo = pz[k]; if (pz[k] > hi) hi = pz[k]; }
+    if (!(hi >= lo)) return globalTop_um;
+    const top = Math.min(hi, Math.max(lo, a)); // the plane at the centroid (px = py = 0)
+    return oz + top * sz; // voxel k spans k ± ½, so the face above voxel h is at h + ½
+  };
 }
 
 /**
@@ -369,6 +479,9 @@ export function crackGeometry(cl: Uint32Array, shape: Vec3, spacing: Vec3, c: nu
   const lo3 = [z0, y0, x0], hi3 = [z1, y1, x1];
   const strideOf = [nx * ny, nx, 1];
   let runs = 0, sum = 0, maxRun = 0;
+  // Histogram of run lengths: its median is the sheet thickness even where a network's other
+  // sheets add long runs (the branch test needs the thickness, not the mean).
+  const hist = new Float64Array(len + 2);
   for (let u = lo3[others[0]]; u <= hi3[others[0]]; u++) {
     for (let w = lo3[others[1]]; w <= hi3[others[1]]; w++) {
       let i = u * strideOf[others[0]] + w * strideOf[others[1]] + lo3[axis] * step;
@@ -378,15 +491,28 @@ export function crackGeometry(cl: Uint32Array, shape: Vec3, spacing: Vec3, c: nu
         else if (run > 0) {
           runs++;
           sum += run;
+          hist[run]++;
           if (run > maxRun) maxRun = run;
           run = 0;
         }
       }
     }
   }
+  const meanAperture = runs > 0 ? (sum / runs) * unit : 0;
+  const meanVox = Math.cbrt(sx * sy * sz);
+  let medianRun = 0;
+  for (let r = 0, acc = 0; r < hist.length; r++) {
+    acc += hist[r];
+    if (acc >= runs / 2) {
+      medianRun = r;
+      break;
+    }
+  }
+  const { branches } = crackBranches(cl, shape, c, bb, (medianRun * unit) / meanVox);
   return {
+    branches,
     length_um: length,
-    meanAperture_um: runs > 0 ? (sum / runs) * unit : 0,
+    meanAperture_um: meanAperture,
     maxAperture_um: maxRun * unit,
     normal,
     reachesSurface,

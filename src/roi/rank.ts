@@ -150,6 +150,7 @@ export function rankRois(measures: ComponentMeasure[], spacing_um: [number, numb
         `aperture ${fmt(r6(m.crack.meanAperture_um))} µm (max ${fmt(r6(m.crack.maxAperture_um))} µm)` +
           (m.crack.reachesSurface ? ', open to the particle surface' : ', closed inside the particle'),
       );
+      if (m.crack.branches > 1) reasons.push(`network of ${m.crack.branches} branches: intersecting cracks joined in one piece`);
     }
     const sizeVal = m.class === 'crack' ? m.crack!.length_um : m.equivalentDiameter_um;
     const minSize = m.class === 'crack' ? minCrack : minPore;
@@ -199,6 +200,7 @@ export function rankRois(measures: ComponentMeasure[], spacing_um: [number, numb
             ...(m.host.greyClass !== undefined ? { greyClass: m.host.greyClass } : {}),
           }
         : null,
+      localTop_um: r6(m.localTop_um),
       depthBelowTop_um: r6(m.depthBelowTop_um),
       score: r6(score),
       reasons,
@@ -210,6 +212,7 @@ export function rankRois(measures: ComponentMeasure[], spacing_um: [number, numb
         maxAperture_um: r6(m.crack.maxAperture_um),
         normal: rp(m.crack.normal),
         reachesSurface: m.crack.reachesSurface,
+        ...(m.crack.branches > 1 ? { branches: m.crack.branches } : {}),
       };
     }
     if (m.meanConfidence !== undefined) roi.meanConfidence = r6(m.meanConfidence);

@@ -36,6 +36,8 @@ export const RoiSchema = z
         maxAperture_um: finiteNumber(),
         normal: point3(),
         reachesSurface: z.boolean(),
+        /** Present when intersecting cracks form one connected network: its number of branches (≥ 2). */
+        branches: z.number().int().min(2).optional(),
       })
       .strict()
       .optional(),
@@ -50,6 +52,8 @@ export const RoiSchema = z
       .strict()
       .nullable()
       .optional(),
+    /** z (µm) of the top surface above this ROI (fitted over its footprint); depth = this − centroid z. */
+    localTop_um: finiteNumber().optional(),
     depthBelowTop_um: finiteNumber(),
     meanConfidence: finiteNumber().optional(),
     score: finiteNumber(),
@@ -78,7 +82,7 @@ export const RoiFileSchema = z
         shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
         spacing_um: vec3,
         origin_um: vec3,
-        /** z (µm, sample frame) of the pillar's top surface, from which depths are measured. */
+        /** z (µm, sample frame) of the pillar's top surface as a whole (the planner's reference); each ROI's depth is measured from its own `localTop_um`. */
         topSurface_um: finiteNumber().optional(),
         /** Lateral centre of the pillar axis in the sample frame. */
         pillarAxis_um: z.object({ x: finiteNumber(), y: finiteNumber() }).strict().optional(),

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import {
   composePanels,
   drawScaleBar,
+  flipVertical,
   encodePng,
   extractSlice,
   makeImage,
@@ -121,11 +122,43 @@ describe('preview PNG', () => {
     const png = await encodePng(p.image);
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([6 + 48 + 8 + 48 + 8 + 40 + 6, 6 + 64 + 6]);
-    // The crack voxel in the xy panel: x = 6 → px 24..27, y = 5 → px 20..23, offset (6, 6).
-    const o = ((6 + 21) * info.width + 6 + 25) * info.channels;
+    // The crack voxel in the xy panel (y up): x = 6 → px 24..27, y = 5 → row 10 − 1 − 5 = 4 → px 16..19, offset (6, 6).
+    const o = ((6 + 17) * info.width + 6 + 25) * info.channels;
     const grey = Math.round(((400 + 50 + 6) / 1000) * 255);
     expect(data[o]).toBe(Math.round(grey + (255 - grey) * 0.7));
     expect(data[o + 1]).toBe(Math.round(grey * 0.3));
+  });
+
+  it('vertical axes point up: the pillar top (+z) at the top of xz and yz, +y at the top of xy', async () => {
+    const [nz, ny, nx] = [8, 10, 12];
+    // Bright where z ≥ 4 (top half) in one volume, where y ≥ 5 in the other.
+    const top = new Float32Array(nz * ny * nx);
+    const north = new Float32Array(nz * ny * nx);
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+      top[(z * ny + y) * nx + x] = z >= 4 ? 1 : 0;
+      north[(z * ny + y) * nx + x] = y >= 5 ? 1 : 0;
+    }
+    const opts = { window: { lo: 0, hi: 1 }, titles: false, scaleBar: false as const, maxPanel: 64 };
+    const decode = async (v: Float32Array) => {
+      const png = await encodePng(renderPreviewImage(makeVolume(v, [nz, ny, nx], [0.5, 0.25, 0.25]), opts).image);
+      const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      return (x: number, y: number) => data[(y * info.width + x) * info.channels];
+    };
+    // Panels: xy 48×40 at (6, 6); xz 48×64 at (62, 6); yz 40×64 at (118, 6).
+    const t = await decode(top);
+    for (const x0 of [62, 118]) {
+      expect(t(x0 + 20, 6 + 2)).toBe(255); // first rows: z = 7, the top
+      expect(t(x0 + 20, 6 + 30)).toBe(255); // z = 4
+      expect(t(x0 + 20, 6 + 33)).toBe(0); // z = 3
+      expect(t(x0 + 20, 6 + 61)).toBe(0); // last rows: z = 0, the bottom
+    }
+    const n = await decode(north);
+    expect(n(6 + 20, 6 + 1)).toBe(255); // y = 9 at the top of the xy panel
+    expect(n(6 + 20, 6 + 38)).toBe(0); // y = 0 at the bottom
+    // The building blocks keep data order: row 0 of a raw xz slice is z = 0.
+    const raw = renderSlice(makeVolume(top, [nz, ny, nx]), 'xz', 0, { lo: 0, hi: 1 });
+    expect(raw.data[0]).toBe(0);
+    expect(flipVertical(raw).data[0]).toBe(255);
   });
 
   it('writes the file, and refuses a point outside the volume or labels of another shape', async () => {

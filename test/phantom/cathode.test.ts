@@ -8,14 +8,34 @@ import { NanoroiError } from '../../src/core/errors.js';
 import { umToIndex } from '../../src/core/volume.js';
 
 // A small pillar at 25 nm voxels: fine enough to resolve 50 nm crack apertures (2 voxels).
+// Cracks may intersect here (one independent draw per crack, every kind present); the default,
+// cracks kept clear of each other, has its own tests below.
 const SMALL: CathodePhantomInput = {
   shape: [72, 80, 80],
   voxel_um: 0.025,
   particles: { medianDiameter_um: 0.55, volumeFraction: 0.62 },
   grains: { ncaSize_um: 0.16, lcoSize_um: 0.45 },
   micropores: { perParticle: 1.5, diameter_um: [0.08, 0.25], margin_um: 0.03 },
-  cracks: { perParticle: 1.2, aperture_um: [0.05, 0.2] },
+  cracks: { perParticle: 1.2, aperture_um: [0.05, 0.2], allowIntersections: true },
 };
+
+/** Pairs of different features (micropore or crack ids) with 26-adjacent voxels. */
+function touchingPairs(r: PhantomResult): Set<string> {
+  const [nz, ny, nx] = r.instances.shape;
+  const d = r.instances.data;
+  const out = new Set<string>();
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+    const f = d[(z * ny + y) * nx + x];
+    if (f === 0) continue;
+    for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+      const zz = z + dz, yy = y + dy, xx = x + dx;
+      if (zz < 0 || yy < 0 || xx < 0 || zz >= nz || yy >= ny || xx >= nx) continue;
+      const g = d[(zz * ny + yy) * nx + xx];
+      if (g !== 0 && g !== f) out.add(f < g ? `${f}-${g}` : `${g}-${f}`);
+    }
+  }
+  return out;
+}
 
 const sha = (a: ArrayBufferView): string => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 const digest = (r: PhantomResult): string[] => [
@@ -53,6 +73,42 @@ describe('cathode phantom: determinism', () => {
     expect(noCracks.truth.particles).toEqual(A.truth.particles.map((p) => ({ ...p, voxelCount: noCracks.truth.particles.find((q) => q.id === p.id)!.voxelCount })));
     const pores = (r: PhantomResult) => r.scene.pores.map((q) => [q.id, q.cx, q.cy, q.cz]);
     expect(pores(noCracks)).toEqual(pores(A));
+  });
+});
+
+describe('cathode phantom: cracks apart by default', () => {
+  it('no crack comes within 2 voxels of another crack or a micropore; allowIntersections brings networks back', async () => {
+    const clear = await generateCathodePhantom({ ...SMALL, cracks: { ...SMALL.cracks, allowIntersections: undefined } }, 11, { pool: null });
+    expect(clear.params.cracks.allowIntersections).toBe(false);
+    const cracks = clear.truth.features.filter((f) => f.class === 'crack');
+    expect(cracks.length).toBeGreaterThanOrEqual(6); // redrawn, not dropped: about as many as with intersections
+    // Voxel centres of two features at least 2 voxels apart: none of them are 26-neighbours.
+    expect([...touchingPairs(clear)]).toEqual([]);
+    const pairs = touchingPairs(A);
+    const isCrack = new Set(A.truth.features.filter((f) => f.class === 'crack').map((f) => f.id));
+    expect([...pairs].some((p) => p.split('-').every((id) => isCrack.has(Number(id))))).toBe(true);
+    // Deterministic, and the particles and micropores do not move.
+    const again = await generateCathodePhantom({ ...SMALL, cracks: { ...SMALL.cracks, allowIntersections: false } }, 11, { pool: null });
+    expect(digest(again)).toEqual(digest(clear));
+    expect(clear.truth.particles.map((p) => p.centre_um)).toEqual(A.truth.particles.map((p) => p.centre_um));
+    expect(clear.scene.pores.map((q) => [q.cx, q.cy, q.cz])).toEqual(A.scene.pores.map((q) => [q.cx, q.cy, q.cz]));
+    // A larger clearance is honoured too: 4 voxels → no other feature within a 7³ neighbourhood.
+    const wide = await generateCathodePhantom({ ...SMALL, cracks: { ...SMALL.cracks, allowIntersections: false, clearance_um: 0.1 } }, 11, { pool: null });
+    const [nz, ny, nx] = wide.instances.shape;
+    const d = wide.instances.data;
+    let close = 0;
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+      const f = d[(z * ny + y) * nx + x];
+      if (f === 0 || !wide.truth.features.some((t) => t.id === f && t.class === 'crack')) continue;
+      for (let dz = -3; dz <= 3; dz++) for (let dy = -3; dy <= 3; dy++) for (let dx = -3; dx <= 3; dx++) {
+        if (dx * dx + dy * dy + dz * dz >= 16) continue;
+        const zz = z + dz, yy = y + dy, xx = x + dx;
+        if (zz < 0 || yy < 0 || xx < 0 || zz >= nz || yy >= ny || xx >= nx) continue;
+        const g = d[(zz * ny + yy) * nx + xx];
+        if (g !== 0 && g !== f) close++;
+      }
+    }
+    expect(close).toBe(0);
   });
 });
 
@@ -277,6 +333,8 @@ describe('cathode phantom: parameter schema', () => {
     expect(p.voxel_um).toBe(0.05);
     expect(p.particles.volumeFraction).toBe(0.65);
     expect(p.cracks.aperture_um).toEqual([0.05, 0.3]);
+    expect(p.cracks.allowIntersections).toBe(false);
+    expect(p.cracks.clearance_um).toBeUndefined(); // 2 voxels
     expect(p.micropores.diameter_um).toEqual([0.1, 1.0]);
   });
   it('rejects bad parameters naming the field', () => {
@@ -287,6 +345,8 @@ describe('cathode phantom: parameter schema', () => {
     expect(msg({ shape: [64, 64, 64], voxel_um: 0.05, pillar: { diameter_um: 5 } })).toMatch(/phantom\.pillar\.diameter_um: .*does not fit the 3\.200 µm/);
     expect(msg({ particles: { colour: 'red' } })).toMatch(/phantom\.particles: .*colour/);
     expect(msg({ supersample: 9 })).toMatch(/phantom\.supersample: must be 1–4/);
+    expect(msg({ cracks: { clearance_um: -0.1 } })).toMatch(/phantom\.cracks\.clearance_um: must be ≥ 0/);
+    expect(msg({ cracks: { allowIntersections: 'yes' } })).toMatch(/phantom\.cracks\.allowIntersections/);
   });
 });
 

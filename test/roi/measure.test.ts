@@ -103,6 +103,33 @@ describe('measureComponents', () => {
     expect(pore.host!.volume_um3).toBeCloseTo(46 * 36 * 30 * 0.05 ** 3, 6);
   });
 
+  it('depth from the local top: a tilted pillar top with gaps between particles', async () => {
+    const shape: Vec3 = [40, 30, 60];
+    const d = vol(shape);
+    // Material up to z = floor(20 + 0.2 x): the top rises 12 voxels (0.6 µm) across the pillar.
+    const h = (x: number) => Math.floor(20 + 0.2 * x);
+    for (let x = 0; x < 60; x++) paintBox(d, shape, [x, 0, 0], [x, 29, h(x)], 1);
+    // Gaps between particles reach 6 voxels down from the top, some right above the pores.
+    for (const [gx, gy] of [[8, 15], [12, 12], [30, 6], [48, 18], [52, 14]]) {
+      for (let y = gy - 2; y <= gy + 2; y++) for (let x = gx - 2; x <= gx + 2; x++) for (let z = h(x) - 5; z <= h(x); z++) d[(z * 30 + y) * 60 + x] = 0;
+    }
+    // Two pores 6 voxels below the top face above them (faces at 22.5 and 30.5), one at each end.
+    paintBall(d, shape, [10, 15, 16.5], 2.2, 2);
+    paintBall(d, shape, [50, 15, 24.5], 2.2, 2);
+    const r = await measure(d, shape, [0.05, 0.05, 0.05], [0, 0, 0]);
+    const [a, b] = [...r.components].sort((p, q) => p.centroid_vox.x - q.centroid_vox.x);
+    expect(a.centroid_vox.z).toBeCloseTo(16.5, 6);
+    expect(b.centroid_vox.z).toBeCloseTo(24.5, 6);
+    // The staircase top is fitted by a plane: within one voxel (50 nm) of the 0.3 µm depth.
+    expect(Math.abs(a.depthBelowTop_um - 0.3)).toBeLessThan(0.05);
+    expect(Math.abs(b.depthBelowTop_um - 0.3)).toBeLessThan(0.05);
+    expect(Math.abs(a.localTop_um - 22.5 * 0.05)).toBeLessThan(0.05);
+    expect(Math.abs(b.localTop_um - 30.5 * 0.05)).toBeLessThan(0.05);
+    // One global slice would call them 0.4 µm apart in depth.
+    const globalDepths = [a, b].map((m) => r.frame.topSurface_um - m.centroid_um.z);
+    expect(globalDepths[0] - globalDepths[1]).toBeCloseTo(0.4, 6);
+  });
+
   it('tilted crack reaching the particle surface: aperture corrected for the tilt', async () => {
     const shape: Vec3 = [40, 24, 40];
     const d = vol(shape);

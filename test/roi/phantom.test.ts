@@ -1,6 +1,7 @@
 /**
- * On the project's simulator: every planted micropore > 300 nm and every crack is found from the
- * truth labels. Cracks planted so that they intersect form one connected crack network in the
+ * On the project's simulator with intersecting cracks allowed (`cracks.allowIntersections`; the
+ * default keeps them apart, see acceptance.test.ts): every planted micropore > 300 nm and every
+ * crack is found from the truth labels. Cracks that intersect form one connected crack network in the
  * labels; such a crack must lie inside one ROI, and every crack standing alone must be found with
  * its centroid within 1 voxel.
  */
@@ -10,7 +11,7 @@ import { proposeRoisDetailed } from '../../src/roi/propose.js';
 
 describe('proposeRois on a simulated cathode pillar', () => {
   it('finds the planted micropores and cracks', async () => {
-    const ph = await generateCathodePhantom({ shape: [96, 96, 96], micropores: { perParticle: 3 }, cracks: { perParticle: 2 } }, 5, { pool: null });
+    const ph = await generateCathodePhantom({ shape: [96, 96, 96], micropores: { perParticle: 3 }, cracks: { perParticle: 2, allowIntersections: true } }, 5, { pool: null });
     const det = await proposeRoisDetailed(ph.labels, { intensity: ph.attenuation, threads: 0 });
     const voxel = ph.labels.spacing_um[0];
     const comp = det.components.labels;
