@@ -164,3 +164,23 @@ describe('formatDuration', () => {
     expect(formatDuration(Number.NaN)).toBe('--');
   });
 });
+
+describe('Progress', () => {
+  it('draws a bar with ETA on a TTY, nothing when not a TTY or quiet', async () => {
+    const { Progress } = await import('../../src/core/progress.js');
+    const out: string[] = [];
+    const fake = (isTTY: boolean) => ({ isTTY, write: (s: string) => (out.push(s), true) }) as unknown as NodeJS.WriteStream;
+    const p = new Progress('recon', 4, { stream: fake(true) });
+    p.update(4);
+    p.finish();
+    expect(out.join('')).toMatch(/recon █+ 100% ETA/);
+    out.length = 0;
+    const q = new Progress('recon', 4, { stream: fake(false) });
+    q.tick(2);
+    q.finish();
+    const r = new Progress('recon', 4, { stream: fake(true), quiet: true });
+    r.tick(4);
+    r.finish();
+    expect(out).toEqual([]);
+  });
+});
