@@ -5,12 +5,17 @@
  *   circular — untilted detector (any orbit offset, detector offset, axis offset): z innermost over
  *              transposed projections, accumulator [y][x][z], transposed at the end;
  *   general  — any projection vectors (tilted detectors): x innermost, z slabs.
+ * Engines: both paths run the native addon (native/, see native.ts) when it is built and loads
+ * (the circular one tile by tile straight into the [z][y][x] volume); otherwise the TS kernels.
  */
 import { NanoroiError } from '../core/errors.js';
 import { getPool, splitRange, sharedFloat32, type WorkerPool } from '../core/pool.js';
 import { Progress } from '../core/progress.js';
 import type { Vec3 } from '../core/volume.js';
-import type { BackprojectTask, FilterTask, TransposeTask } from './kernels.js';
+import type { BackprojectTask, FilterTask, NativeTask, TransposeTask } from './kernels.js';
+import { nativeAddon, nativeFile, nativeTile, nativeVariant, type NativeVariant } from './native.js';
+
+export { nativeStatus, type NativeStatus, type NativeVariant } from './native.js';
 import { isCircularFast } from './projection.js';
 
 export const KERNELS_URL = new URL(import.meta.url.endsWith('.ts') ? './kernels.ts' : './kernels.js', import.meta.url).href;
@@ -70,6 +75,8 @@ export interface PrepareOptions {
   label?: string;
   /** Reuse this buffer (right size, shared) instead of allocating. */
   out?: Float32Array;
+  /** Staging buffer size for non-shared input (default 64 MB, at most 1/16 of the stack). */
+  stagingBytes?: number;
 }
 
 /**
@@ -90,28 +97,42 @@ export async function prepareProjections(
   if (opts.cosine && !opts.vecs) throw new Error('cosine weighting needs the geometry vectors');
   const size = nViews * (nu + 2) * (nv + 2);
   const out = opts.out && opts.out.length === size ? opts.out : sharedFloat32(size);
-  const src = asShared(proj);
   const pool = getPool();
-  const parts = splitRange(nViews, Math.max(1, pool.size) * 4);
-  const progress = opts.label ? new Progress(opts.label, parts.length) : undefined;
-  const tasks: FilterTask[] = parts.map(([a, b]) => ({
-    proj: src,
-    out,
-    layout,
-    nu,
-    nv,
-    viewStart: a,
-    viewEnd: b,
-    H: opts.H ?? null,
-    cosine: Boolean(opts.cosine),
-    vecs: opts.vecs ?? new Float64Array(0),
-    colWeights: opts.colWeights ?? null,
-    scale: opts.scale ?? null,
-  }));
-  await runTasks(pool, 'filterProjections', tasks, progress);
+  const threads = Math.max(1, pool.size);
+  const per = nu * nv;
+  // Workers need the input in shared memory. Rather than a full shared copy of a plain array
+  // (one more projection stack in memory), views pass through a small shared staging buffer in
+  // batches; the copy into it is a memcpy, cheap next to the filtering.
+  const shared = proj.buffer instanceof SharedArrayBuffer;
+  const batch = shared ? nViews : Math.min(nViews, Math.max(threads * 4, Math.floor(Math.min(opts.stagingBytes ?? STAGING_BYTES, proj.byteLength / 16) / (per * 4))));
+  const staging = shared ? proj : sharedFloat32(batch * per);
+  const batches = splitRange(nViews, Math.ceil(nViews / batch));
+  const progress = opts.label ? new Progress(opts.label, batches.reduce((n, [a, b]) => n + Math.min(b - a, threads * 4), 0)) : undefined;
+  for (const [b0, b1] of batches) {
+    if (!shared) staging.set(proj.subarray(b0 * per, b1 * per));
+    const tasks: FilterTask[] = splitRange(b1 - b0, threads * 4).map(([a, b]) => ({
+      proj: staging,
+      projView0: shared ? 0 : b0,
+      out,
+      layout,
+      nu,
+      nv,
+      viewStart: b0 + a,
+      viewEnd: b0 + b,
+      H: opts.H ?? null,
+      cosine: Boolean(opts.cosine),
+      vecs: opts.vecs ?? new Float64Array(0),
+      colWeights: opts.colWeights ?? null,
+      scale: opts.scale ?? null,
+    }));
+    await runTasks(pool, 'filterProjections', tasks, progress);
+  }
   progress?.finish();
   return { data: out, layout, nu, nv, nViews };
 }
+
+/** Staging buffer for plain (non-shared) projections: at most this, and 1/16 of the stack. */
+const STAGING_BYTES = 64 * 2 ** 20;
 
 export interface BackprojectOptions {
   fdkWeight?: boolean;
@@ -122,6 +143,23 @@ export interface BackprojectOptions {
   scale?: number;
   /** Views to use (contiguous range), default all. */
   viewRange?: [number, number];
+  /** 'auto' (default): native addon when available, else TS; 'js' forces the TS kernels. */
+  engine?: BackprojectEngine;
+  /** Native kernel variant (tests and benchmarks compare them); default the best for the CPU. */
+  nativeVariant?: NativeVariant;
+  /** Native tile [columns in y, columns in x]; default from nativeTile(nz). */
+  nativeTile?: [number, number];
+}
+
+export type BackprojectEngine = 'auto' | 'native' | 'js';
+
+/** Which implementation backprojectPadded will run for `path`. */
+export function backprojectEngine(path: 'circular' | 'general', engine: BackprojectEngine = 'auto'): 'native' | 'js' {
+  void path; // both paths have a native kernel
+  if (engine === 'js') return 'js';
+  const addon = nativeAddon();
+  if (!addon && engine === 'native') throw new NanoroiError('E_STATE', 'the native back-projection addon is not available (run npm run build with a C compiler)');
+  return addon ? 'native' : 'js';
 }
 
 /**
@@ -155,13 +193,42 @@ export async function backprojectPadded(
   };
   const vol = sharedFloat32(nz * ny * nx);
   const scale = opts.scale ?? 1;
+  const engine = backprojectEngine(path, opts.engine);
+  const nativeTask = (ints: number[]): NativeTask => ({
+    proj: padded.data,
+    mats,
+    out: vol,
+    ints: new Int32Array([padded.nu, padded.nv, va, vb, opts.fdkWeight ? 1 : 0, nz, ny, nx, ...ints]),
+    dbls: new Float64Array([...grid.spacing_um, ...grid.origin_um, scale]),
+    addonFile: nativeFile(),
+  });
   if (path === 'general') {
     const parts = splitRange(nz, threads * 4);
+    if (engine === 'native') {
+      const variant = nativeVariant(nativeAddon()!, opts.nativeVariant);
+      const progress = opts.label ? new Progress(opts.label, parts.length) : undefined;
+      const tasks = parts.map(([a, b]) => nativeTask([0, ny, 0, nx, 0, 0, variant, 1, a, b]));
+      await runTasks(pool, 'backprojectGeneralNative', tasks, progress);
+      progress?.finish();
+      return vol;
+    }
     const progress = opts.label ? new Progress(opts.label, parts.length) : undefined;
     const tasks: BackprojectTask[] = parts.map(([a, b]) => ({ ...base, out: vol, slabStart: a, slabEnd: b }));
     await runTasks(pool, 'backprojectGeneral', tasks, progress);
     progress?.finish();
     if (scale !== 1) for (let i = 0; i < vol.length; i++) vol[i] *= scale;
+    return vol;
+  }
+  if (engine === 'native') {
+    const variant = nativeVariant(nativeAddon()!, opts.nativeVariant);
+    const [ty, tx] = opts.nativeTile ?? nativeTile(nz);
+    // Tasks are whole rows of tiles, several per thread so a core slowed by other work takes fewer.
+    const tileRows = Math.ceil(ny / ty);
+    const parts = splitRange(tileRows, threads * 4).map(([a, b]) => [a * ty, Math.min(ny, b * ty)] as const);
+    const progress = opts.label ? new Progress(opts.label, parts.length) : undefined;
+    const tasks = parts.map(([a, b]) => nativeTask([a, b, 0, nx, ty, tx, variant, 1, 0, nz]));
+    await runTasks(pool, 'backprojectCircularNative', tasks, progress);
+    progress?.finish();
     return vol;
   }
   const acc = sharedFloat32(nz * ny * nx);

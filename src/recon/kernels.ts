@@ -13,6 +13,7 @@
  * (DSO/L)² = (wnum/(Mw·X))². See projection.ts for how they are built.
  */
 import { fft } from './fft.js';
+import { nativeAddon } from './native.js';
 
 export const MAT_STRIDE = 13;
 
@@ -20,7 +21,9 @@ export const MAT_STRIDE = 13;
 // Filtering (FDK pre-weighting + ramp) and re-layout into the padded format
 
 export interface FilterTask {
-  proj: Float32Array; // [view][nv][nu] (shared)
+  proj: Float32Array; // [view][nv][nu] (shared), views from projView0 on
+  /** View number of proj's first view (a staging buffer holding a batch of views); default 0. */
+  projView0?: number;
   out: Float32Array; // padded, layout below (shared)
   layout: 'uv' | 'vu';
   nu: number;
@@ -63,7 +66,7 @@ export function filterProjections(t: FilterTask): void {
     const dsd = Math.abs(dx * nx + dy * ny + dz * nz);
     const s = t.scale ? t.scale[view] : 1;
     const cw = t.colWeights;
-    const inBase = view * nu * nv;
+    const inBase = (view - (t.projView0 ?? 0)) * nu * nv;
     for (let iv = 0; iv < nv; iv += 2) {
       const pair = iv + 1 < nv;
       for (let r = 0; r < (pair ? 2 : 1); r++) {
@@ -292,4 +295,33 @@ export function transposeYXZtoZYX(t: TransposeTask): void {
       else for (let z = z0; z < z1; z++) dst[z * nxy + c] = src[s + z] * scale;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native back-projection (the addon of native/, loaded in each worker; see native.ts)
+
+export interface NativeTask {
+  proj: Float32Array; // 'uv' padded (circular) or 'vu' padded (general), shared
+  mats: Float64Array;
+  out: Float32Array; // [z][y][x] volume (shared); out += scale·Σ
+  /** [nu, nv, viewStart, viewEnd, fdk, nz, ny, nx, yStart, yEnd, xStart, xEnd, tileY, tileX, variant, viewBlock, zStart, zEnd] */
+  ints: Int32Array;
+  /** [sz, sy, sx, oz, oy, ox, scale] */
+  dbls: Float64Array;
+  /** The addon file the calling thread chose (nativeFile()). */
+  addonFile: string;
+}
+
+/** Native circular back-projection of a block of tile rows (ints[8..9]) into `out` ([z][y][x]). */
+export function backprojectCircularNative(t: NativeTask): void {
+  const addon = nativeAddon(t.addonFile);
+  if (!addon) throw new Error('the native back-projection addon is not available in this worker');
+  addon.backprojectCircular(t.proj, t.mats, t.out, t.ints, t.dbls);
+}
+
+/** Native general-geometry back-projection of a z slab (ints[16..17]) into `out` ([z][y][x]). */
+export function backprojectGeneralNative(t: NativeTask): void {
+  const addon = nativeAddon(t.addonFile);
+  if (!addon) throw new Error('the native back-projection addon is not available in this worker');
+  addon.backprojectGeneral(t.proj, t.mats, t.out, t.ints, t.dbls);
 }
