@@ -21,8 +21,12 @@ export interface ReconstructOptions {
   iterations?: number;
   subsets?: number;
   lambda?: number;
-  /** TV step factor α for os-sart-tv (default 0.2). */
+  /** λ is multiplied by this after each pass (default 0.8 for sart and os-sart-tv, 1 for os-sart). */
+  lambdaDecay?: number;
+  /** TV step factor α for os-sart-tv (default 0.3). */
   tv?: number;
+  /** Cap of the TV move per pass as a multiple of the data move (default 1.5). */
+  tvRatio?: number;
   init?: 'zero' | 'fdk';
   calibrate?: boolean;
   /** Override the geometry's volume grid (origin re-centred unless given). */
@@ -73,12 +77,18 @@ export async function reconstruct(proj: Float32Array, geometry: Geometry, opts: 
     const volume = await fdk(proj, g, { filter: opts.filter, grid, quiet: opts.quiet });
     return { volume, geometry: g, calibration };
   }
-  const subsets = algo === 'sart' ? nViews : opts.subsets ?? Math.min(nViews, 20);
+  // Defaults measured on the 128³ Shepp–Logan acceptance set-up (docs/reconstruction.md): SART
+  // semi-converges (2–3 passes), OS-SART with 20 subsets approaches the voxel averages slowly and
+  // smoothly, OS-SART-TV (one view per subset) keeps improving with passes.
+  const tvAlgo = algo === 'os-sart-tv';
+  const subsets = algo === 'os-sart' ? opts.subsets ?? Math.min(nViews, 20) : algo === 'sart' ? nViews : opts.subsets ?? nViews;
   const res = await sart(proj, g, {
-    iterations: opts.iterations ?? (algo === 'sart' ? 5 : 10),
+    iterations: opts.iterations ?? (algo === 'sart' ? 3 : 10),
     subsets,
     lambda: opts.lambda,
-    tv: algo === 'os-sart-tv' ? opts.tv ?? 0.2 : 0,
+    lambdaDecay: opts.lambdaDecay ?? (algo === 'os-sart' ? 1 : 0.8),
+    tv: tvAlgo ? opts.tv ?? 0.3 : 0,
+    tvRatio: opts.tvRatio,
     init: opts.init ?? 'zero',
     fdkOptions: { filter: opts.filter },
     grid,

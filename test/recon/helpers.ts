@@ -36,6 +36,11 @@ function prep(e: Ellipsoid) {
   return { e, cp: Math.cos(p), sp: Math.sin(p) };
 }
 
+/** A uniform sphere (RTK's SART test object: radius 90 of a 256-wide field, density 1). */
+export function sphere(radius: number, rho = 1): Ellipsoid[] {
+  return [{ a: radius, b: radius, c: radius, x0: 0, y0: 0, z0: 0, phi: 0, rho }];
+}
+
 /** Exact line integrals for every pixel centre, [view][v][u]. */
 export function analyticProjections(ells: Ellipsoid[], g: Geometry): Float32Array {
   const pvs = projectionVectors(g);
@@ -123,6 +128,12 @@ export function rmse(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
   return Math.sqrt(s / a.length);
+}
+
+export function meanAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
 }
 
 export function psnr(a: ArrayLike<number>, b: ArrayLike<number>, peak = 2): number {
