@@ -30,11 +30,20 @@ const ct: CommandModule<object, any> = {
       .option('voxel', { type: 'number', default: 0.05, describe: 'voxel size in µm' })
       .option('budget', { type: 'string', default: '30h', describe: 'time budget: 8h, 90m, 1h30m or seconds' })
       .option('resolution', { type: 'number', describe: 'target resolution in µm (default: what full angular sampling gives)' })
+      .option('spot', { type: 'number', describe: 'source spot FWHM in µm (default: the effective spot that reproduces the reference 224 nm)' })
+      .option('max-streak', { type: 'number', describe: 'largest RMS streak error, % of the attenuation (default 1)' })
       .option('plot', { type: 'string', describe: 'write the trade-off plot to this PNG' }),
   handler: async (args) => {
     const t = await import('../../plan/tradeoff.js');
     const budget = (await budgetArg(args.budget))!;
-    const r = t.planCtTradeoff({ diameter_um: args.diameter, voxel_um: args.voxel, budget_s: budget, targetResolution_um: args.resolution });
+    const r = t.planCtTradeoff({
+      diameter_um: args.diameter,
+      voxel_um: args.voxel,
+      budget_s: budget,
+      targetResolution_um: args.resolution,
+      spot_um: args.spot,
+      maxStreak: args['max-streak'] === undefined ? undefined : args['max-streak'] / 100,
+    });
     process.stdout.write(t.formatCtTable(r));
     if (args.plot) await writePng(args.plot, t.ctPlotSvg(r, args.resolution));
   },
