@@ -7,9 +7,10 @@
  * Between the two JavaScript backends, wasm wins on this kind of work (measured on the 2-core dev
  * machine, 2×32³×8 → 16 channels): wasm matMul (XNNPACK) 24 GFLOP/s vs cpu 1.5; instance-norm
  * gradient 16 ms vs 900 ms; softmax 2.7 ms vs 112 ms. Both backends' own Conv3D kernels are slow
- * (0.6–1.5 GFLOP/s), and wasm's Conv3DBackpropInputV2 returns NaN/garbage in 4.22, so on
- * wasm/cpu the U-Net uses ops.ts's im2col + matMul convolution instead; on the native backends
- * tf.conv3d is used as is (see `nativeConv3d`).
+ * (0.6–1.5 GFLOP/s), and in tfjs-backend-wasm 4.22 Conv3DBackpropInputV2 returns NaN/garbage
+ * and MaxPool3D pools all-negative blocks to FLT_MIN; so on wasm/cpu the U-Net uses ops.ts's
+ * im2col + matMul convolution, its own max-pool and fused norm; on the native backends tf.conv3d
+ * and tf.maxPool3d are used as they are (see `nativeConv3d`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { NanoroiError } from '../core/errors.js';

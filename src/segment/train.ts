@@ -301,7 +301,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const pLab = new Uint8Array(n);
     const scratch = { img: new Float32Array(n), lab: new Uint8Array(n) };
     const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
-    if (!done) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
+    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
     let ran = 0;
     while (!done && ran < sessionEpochs && !state.stoppedEarly) {
       const t0 = performance.now();

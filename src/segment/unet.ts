@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { NanoroiError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { conv1x1, conv3x3, upsample2x } from './ops.js';
+import { concatChannels, conv1x1, conv3x3, maxPool2x, normAffine, upsample2x } from './ops.js';
 
 export const NUM_CLASSES = 4;
 export const CLASS_NAMES = ['background', 'particle', 'micropore', 'crack'] as const;
@@ -123,7 +123,8 @@ export class UNet {
         for (let i = 0; i < n; i++) data[i] = rng.normal(0, std);
       }
       // Unique engine names: tfjs refuses two variables with the same name in one process.
-      this.params.set(s.name, tf.variable(tf.tensor(data, s.shape), s.trainable, `nanoroi${this.id}/${s.name}`));
+      // tidy frees the initial tensor; the variable keeps its own reference to the data.
+      this.params.set(s.name, tf.tidy(() => tf.variable(tf.tensor(data, s.shape), s.trainable, `nanoroi${this.id}/${s.name}`)));
     }
   }
 
@@ -151,7 +152,7 @@ export class UNet {
     const block = (prefix: string, t: tf.Tensor5D): tf.Tensor5D => {
       let hcur = t;
       for (let j = 0; j < cfg.convsPerLevel; j++) {
-        hcur = tf.add(conv3x3(hcur, this.p(`${prefix}.conv${j}.w`) as tf.Tensor5D, this.nativeConv), this.p(`${prefix}.conv${j}.b`));
+        hcur = conv3x3(hcur, this.p(`${prefix}.conv${j}.w`) as tf.Tensor5D, this.p(`${prefix}.conv${j}.b`), this.nativeConv);
         hcur = act(this.norm(`${prefix}.norm${j}`, hcur, training, bnStats));
       }
       return hcur;
@@ -159,17 +160,17 @@ export class UNet {
     const skips: tf.Tensor5D[] = [];
     let t = x;
     for (let i = 0; i < cfg.depth; i++) {
-      if (i > 0) t = tf.maxPool3d(t, 2, 2, 'valid');
+      if (i > 0) t = this.nativeConv ? tf.maxPool3d(t, 2, 2, 'valid') : maxPool2x(t);
       t = block(`enc${i}`, t);
       if (i < cfg.depth - 1) skips.push(t);
     }
     for (let i = cfg.depth - 2; i >= 0; i--) {
-      t = tf.add(conv1x1(t, this.p(`dec${i}.proj.w`) as tf.Tensor5D), this.p(`dec${i}.proj.b`));
+      t = conv1x1(t, this.p(`dec${i}.proj.w`) as tf.Tensor5D, this.p(`dec${i}.proj.b`), this.nativeConv);
       t = upsample2x(t);
-      t = tf.concat([t, skips[i]], 4);
+      t = this.nativeConv ? tf.concat([t, skips[i]], 4) : concatChannels(t, skips[i]);
       t = block(`dec${i}`, t);
     }
-    return tf.add(conv1x1(t, this.p('head.w') as tf.Tensor5D), this.p('head.b'));
+    return conv1x1(t, this.p('head.w') as tf.Tensor5D, this.p('head.b'), this.nativeConv);
   }
 
   private norm(prefix: string, x: tf.Tensor5D, training: boolean, bnStats?: BnBatchStats[]): tf.Tensor5D {
@@ -178,32 +179,16 @@ export class UNet {
     const gamma = this.p(`${prefix}.gamma`);
     const beta = this.p(`${prefix}.beta`);
     const eps = cfg.normEpsilon;
-    const [n, d, h, w, c] = x.shape;
-    if (cfg.norm === 'instance') {
-      const { mean, variance } = tf.moments(x, [1, 2, 3], true);
+    if (cfg.norm === 'batch' && !training) {
+      const mean = this.p(`${prefix}.mean`);
+      const variance = this.p(`${prefix}.var`);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
     }
-    if (cfg.norm === 'group') {
-      const g = cfg.groups;
-      const xr = x.reshape([n, d, h, w, g, c / g]);
-      const { mean, variance } = tf.moments(xr, [1, 2, 3, 5], true);
-      const y = tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, eps))).reshape([n, d, h, w, c]);
-      return tf.add(tf.mul(y, gamma), beta);
-    }
-    // batch
-    let mean: tf.Tensor;
-    let variance: tf.Tensor;
-    if (training) {
-      // moments over a [voxels, channels] view is much faster on wasm than over axes [0,1,2,3].
-      const mv = tf.moments(x.reshape([n * d * h * w, c]), 0);
-      mean = mv.mean;
-      variance = mv.variance;
-      if (bnStats) bnStats.push({ name: prefix, mean: tf.keep(mean as tf.Tensor1D), variance: tf.keep(variance as tf.Tensor1D) });
-    } else {
-      mean = this.p(`${prefix}.mean`);
-      variance = this.p(`${prefix}.var`);
-    }
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+    const record =
+      cfg.norm === 'batch' && bnStats
+        ? (mean: Float32Array, variance: Float32Array) => bnStats.push({ name: prefix, mean: tf.keep(tf.tensor1d(mean)), variance: tf.keep(tf.tensor1d(variance)) })
+        : undefined;
+    return normAffine(x, gamma, beta, cfg.norm, cfg.groups, eps, record);
   }
 
   /** Fold batch statistics into the running averages (after an optimizer step). */

@@ -12,8 +12,10 @@ import { prepareTrainVolume } from '../../src/segment/patches.js';
 import { normalizeVolumeData, NormalizationSchema } from '../../src/segment/normalize.js';
 import { loadModel } from '../../src/segment/model-io.js';
 import { syntheticVolume } from './synthetic.js';
+import { setQuiet } from '../../src/core/progress.js';
 
 beforeAll(async () => {
+  setQuiet(true);
   await initBackend();
 });
 
@@ -96,5 +98,26 @@ describe('training', () => {
     expect(maxDiff).toBe(0);
     expect(r2.history.map((h) => h.trainLoss)).toEqual(ra.history.map((h) => h.trainLoss));
     await fs.rm(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('memory', () => {
+  it('a training step and a model lifetime leave no tensors behind', () => {
+    const before = tf.memory().numTensors;
+    const net = new UNet({ depth: 2, baseFilters: 2, norm: 'batch' }, 1);
+    const names = net.trainableNames();
+    const opt = new Adam(OptimizerSchema.parse({}), net.params, names);
+    const x = tf.randomUniform([1, 8, 8, 8, 1]) as tf.Tensor5D;
+    const y = oneHot5(new Uint8Array(512).map((_, i) => i % 4), [1, 8, 8, 8]);
+    const bn: import('../../src/segment/unet.js').BnBatchStats[] = [];
+    const vars = names.map((n) => net.p(n));
+    const map = new Map(names.map((n) => [net.p(n).name, n]));
+    const { value, grads } = tf.variableGrads(() => diceCeLoss(net.forward(x, true, bn), y, LossSchema.parse({})).total, vars);
+    opt.apply(new Map(Object.entries(grads).map(([k, g]) => [map.get(k)!, g])), 1e-3);
+    net.updateBatchNorm(bn);
+    tf.dispose([value, x, y, ...Object.values(grads)]);
+    opt.dispose();
+    net.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

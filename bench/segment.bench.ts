@@ -1,0 +1,123 @@
+/**
+ * U-Net segmentation: sliding-window inference of a 256³ volume with onnxruntime-node (goal:
+ * < 30 s) against the same model run by tfjs (timed on a 64³ share, compared per voxel), and the
+ * training step rate on the active tfjs backend. The weights are a seeded random init of the
+ * bundled layout (training/bundled.json): speed does not depend on their values.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import type { BenchCase } from './harness.js';
+import { Rng } from '../src/core/rng.js';
+import { makeVolume, type Vec3 } from '../src/core/volume.js';
+import { initBackend, describeBackend } from '../src/segment/backend.js';
+import { UNet } from '../src/segment/unet.js';
+import { exportOnnx } from '../src/segment/onnx-export.js';
+import { NormalizationSchema, applyWindow, intensityWindow } from '../src/segment/normalize.js';
+import { segmentWithModel, slidingWindow, openOnnxModel } from '../src/segment/infer.js';
+import { tfjsPredictor } from '../src/segment/tfjs-predict.js';
+import { diceCeLoss, oneHot5, LossSchema } from '../src/segment/losses.js';
+
+const LAYOUT = { depth: 4, baseFilters: 8, maxFilters: 64, norm: 'instance' as const };
+const WIN: Vec3 = [48, 48, 48];
+
+function scene(shape: Vec3, seed: number): Float32Array {
+  const [nz, ny, nx] = shape;
+  const rng = new Rng(seed);
+  const img = new Float32Array(nz * ny * nx);
+  for (let i = 0; i < img.length; i++) img[i] = 0.1 + rng.normal(0, 0.05);
+  for (let k = 0; k < Math.max(4, Math.round((nz * ny * nx) / 40000)); k++) {
+    const r = rng.uniform(8, 20);
+    const c = [rng.uniform(0, nz), rng.uniform(0, ny), rng.uniform(0, nx)];
+    for (let z = Math.max(0, Math.floor(c[0] - r)); z < Math.min(nz, c[0] + r); z++)
+      for (let y = Math.max(0, Math.floor(c[1] - r)); y < Math.min(ny, c[1] + r); y++)
+        for (let x = Math.max(0, Math.floor(c[2] - r)); x < Math.min(nx, c[2] + r); x++) {
+          if ((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= r * r) img[(z * ny + y) * nx + x] = 1 + rng.normal(0, 0.05);
+        }
+  }
+  return img;
+}
+
+export async function cases(): Promise<BenchCase[]> {
+  const backend = await initBackend();
+  const net = new UNet(LAYOUT, 1);
+  net.nativeConv = backend.nativeConv3d;
+  const normalization = NormalizationSchema.parse({});
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-bench-seg-'));
+  const onnxFile = path.join(tmp, 'bench.onnx');
+  await fs.writeFile(onnxFile, exportOnnx(net, { name: 'bench', normalization, patchSize: WIN }));
+  const big: Vec3 = [256, 256, 256];
+  const vol = makeVolume(scene(big, 2), big, [0.05, 0.05, 0.05]);
+  const vol128 = makeVolume(scene([128, 128, 128], 5), [128, 128, 128], [0.05, 0.05, 0.05]);
+  const small: Vec3 = [64, 64, 64];
+  const smallImg = scene(small, 3);
+  const smallNorm = applyWindow(smallImg, intensityWindow(smallImg, normalization), true);
+  const threads = os.availableParallelism();
+
+  const ortSmall = async () => {
+    const m = await openOnnxModel(onnxFile, threads);
+    try {
+      return await slidingWindow(smallNorm, small, m.predict, { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true });
+    } finally {
+      await m.release();
+    }
+  };
+  const tfSmall = () => slidingWindow(smallNorm, small, tfjsPredictor(net), { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true });
+
+  // One training step of the bundled configuration (48³ × 2).
+  const B = 2;
+  const rng = new Rng(4);
+  const x = tf.tensor5d(new Float32Array(B * 48 ** 3).map(() => rng.next()), [B, 48, 48, 48, 1]);
+  const y = oneHot5(new Uint8Array(B * 48 ** 3).map(() => rng.int(0, 3)), [B, 48, 48, 48]);
+  const lossCfg = LossSchema.parse({});
+  const vars = net.trainableNames().map((n) => net.p(n));
+
+  return [
+    {
+      name: `segment 256³ U-Net (bundled layout, window 48³, overlap ¼) onnxruntime ${threads} threads vs tfjs ${backend.name}`,
+      fast: async () => (await segmentWithModel(vol, { model: onnxFile, threads, quiet: true, overlap: 0.25 })).info.windows,
+      reference: tfSmall,
+      work: 256 ** 3,
+      referenceWork: 64 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 1,
+      extra: async () => {
+        const [a, b] = [await ortSmall(), await tfSmall()];
+        let same = 0;
+        let maxDiff = 0;
+        for (let i = 0; i < a.labels.length; i++) {
+          if (a.labels[i] === b.labels[i]) same++;
+          for (let k = 0; k < 4; k++) maxDiff = Math.max(maxDiff, Math.abs(a.probabilities![k][i] - b.probabilities![k][i]));
+        }
+        return { labelAgreement_64cube: same / a.labels.length, maxProbDiff_64cube: maxDiff, goal_s: 30, backend: describeBackend(backend) };
+      },
+    },
+    {
+      name: 'segment 256³ onnxruntime, overlap ½ (nnU-Net default)',
+      fast: async () => (await segmentWithModel(vol, { model: onnxFile, threads, quiet: true, overlap: 0.5 })).info.windows,
+      work: 256 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 1,
+    },
+    {
+      name: 'segment 128³ onnxruntime, overlap ¼, 8-fold mirroring TTA',
+      fast: async () => (await segmentWithModel(vol128, { model: onnxFile, threads, quiet: true, tta: true, overlap: 0.25 })).info.windows,
+      work: 128 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 1,
+    },
+    {
+      name: `U-Net training step 2×48³ (${describeBackend(backend)})`,
+      fast: () => {
+        const { value, grads } = tf.variableGrads(() => diceCeLoss(net.forward(x, true), y, lossCfg).total, vars);
+        const v = value.dataSync()[0];
+        tf.dispose([value, ...Object.values(grads)]);
+        return v;
+      },
+      work: B * 48 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 2,
+    },
+  ];
+}

@@ -1,0 +1,170 @@
+/**
+ * Model card: what a model was trained on, how, on what machine, and how well it does on
+ * held-out volumes — with the classical baseline scored on the same volumes beside it, so the
+ * number means something. Written as `<model>.card.json` (machine-readable) and `<model>.card.md`.
+ */
+import type { EvalReport } from './eval.js';
+import type { TrainConfig, TrainResult } from './train.js';
+
+export interface HeldOutScore {
+  dice: { particle: number | null; micropore: number | null; crack: number | null; defect: number | null };
+  objects: {
+    micropore: { recall: number | null; precision: number | null; f1: number | null };
+    crack: { recall: number | null; precision: number | null; f1: number | null };
+  };
+  seconds: number;
+}
+
+export interface HeldOutSample {
+  volume: string;
+  shape: number[];
+  model: HeldOutScore;
+  classical: HeldOutScore | null;
+}
+
+export interface ModelCard {
+  schemaVersion: 1;
+  name: string;
+  created: string;
+  files: { onnx: string; onnxSha256: string; tfjs?: string };
+  network: { architecture: '3D U-Net'; config: unknown; parameters: number; classes: string[]; input: string; output: string };
+  data: {
+    manifests: string[];
+    samples: { train: number; val: number; test: number };
+    normalization: unknown;
+    patch: unknown;
+    augment: unknown;
+    seed: number;
+  };
+  training: {
+    epochsCompleted: number;
+    epochsPlanned: number;
+    bestEpoch: number;
+    bestValidationMeanDice: number;
+    stoppedEarly: boolean;
+    stepsPerEpoch: number;
+    wallTime_s: number;
+    hardware: string;
+    backend: string;
+    optimizer: unknown;
+    loss: unknown;
+    lastEpoch: unknown;
+  };
+  heldOut: { samples: HeldOutSample[]; mean: { model: HeldOutScore; classical: HeldOutScore | null } } | null;
+  notes: string[];
+}
+
+const nn = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+export function scoreFromReport(r: EvalReport, seconds: number): HeldOutScore {
+  return {
+    dice: { particle: nn(r.classes.particle.dice), micropore: nn(r.classes.micropore.dice), crack: nn(r.classes.crack.dice), defect: nn(r.classes.defect.dice) },
+    objects: {
+      micropore: { recall: nn(r.objects.micropore.recall), precision: nn(r.objects.micropore.precision), f1: nn(r.objects.micropore.f1) },
+      crack: { recall: nn(r.objects.crack.recall), precision: nn(r.objects.crack.precision), f1: nn(r.objects.crack.f1) },
+    },
+    seconds,
+  };
+}
+
+/** Mean of each score over samples, skipping nulls (not applicable). */
+export function meanScore(scores: HeldOutScore[]): HeldOutScore {
+  const m = (get: (s: HeldOutScore) => number | null): number | null => {
+    const v = scores.map(get).filter((x): x is number => x !== null);
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  };
+  return {
+    dice: { particle: m((s) => s.dice.particle), micropore: m((s) => s.dice.micropore), crack: m((s) => s.dice.crack), defect: m((s) => s.dice.defect) },
+    objects: {
+      micropore: { recall: m((s) => s.objects.micropore.recall), precision: m((s) => s.objects.micropore.precision), f1: m((s) => s.objects.micropore.f1) },
+      crack: { recall: m((s) => s.objects.crack.recall), precision: m((s) => s.objects.crack.precision), f1: m((s) => s.objects.crack.f1) },
+    },
+    seconds: scores.reduce((a, s) => a + s.seconds, 0) / Math.max(1, scores.length),
+  };
+}
+
+export function buildModelCard(args: {
+  cfg: TrainConfig;
+  result: TrainResult;
+  manifests: string[];
+  counts: { train: number; val: number; test: number };
+  onnxFile: string;
+  onnxSha256: string;
+  tfjsDir?: string;
+  hardware: string;
+  heldOut: HeldOutSample[] | null;
+  notes?: string[];
+}): ModelCard {
+  const { cfg, result } = args;
+  const last = result.history[result.history.length - 1] ?? null;
+  return {
+    schemaVersion: 1,
+    name: cfg.name,
+    created: new Date().toISOString(),
+    files: { onnx: args.onnxFile, onnxSha256: args.onnxSha256, ...(args.tfjsDir ? { tfjs: args.tfjsDir } : {}) },
+    network: {
+      architecture: '3D U-Net',
+      config: cfg.model,
+      parameters: result.parameters,
+      classes: ['background', 'particle', 'micropore', 'crack'],
+      input: 'volume [N,1,D,H,W]: grey values normalized by the stored percentiles',
+      output: 'probabilities [N,4,D,H,W]: softmax over the classes',
+    },
+    data: { manifests: args.manifests, samples: args.counts, normalization: cfg.normalization, patch: cfg.patch, augment: cfg.augment, seed: cfg.seed },
+    training: {
+      epochsCompleted: result.epochsCompleted,
+      epochsPlanned: cfg.epochs,
+      bestEpoch: result.bestEpoch,
+      bestValidationMeanDice: result.bestScore,
+      stoppedEarly: result.stoppedEarly,
+      stepsPerEpoch: cfg.stepsPerEpoch,
+      wallTime_s: result.wallTime_s,
+      hardware: args.hardware,
+      backend: `${result.backend.name} (${result.backend.provider})`,
+      optimizer: cfg.optimizer,
+      loss: cfg.loss,
+      lastEpoch: last,
+    },
+    heldOut: args.heldOut
+      ? {
+          samples: args.heldOut,
+          mean: {
+            model: meanScore(args.heldOut.map((s) => s.model)),
+            classical: args.heldOut.every((s) => s.classical) ? meanScore(args.heldOut.map((s) => s.classical!)) : null,
+          },
+        }
+      : null,
+    notes: args.notes ?? [],
+  };
+}
+
+const f3 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3));
+
+export function modelCardMarkdown(c: ModelCard): string {
+  const L: string[] = [];
+  L.push(`# Model card: ${c.name}`, '');
+  L.push(`3D U-Net segmenting nanoCT reconstructions of battery cathodes into background, particle, micropore and crack. Created ${c.created}.`, '');
+  L.push('## Files', '', `- ONNX: \`${c.files.onnx}\` (sha256 \`${c.files.onnxSha256}\`)`);
+  if (c.files.tfjs) L.push(`- tfjs weights for fine-tuning (\`nanoroi train --init\`): \`${c.files.tfjs}\``);
+  L.push('', '## Network', '', `- ${c.network.parameters} parameters; layout \`${JSON.stringify(c.network.config)}\``, `- input: ${c.network.input}`, `- output: ${c.network.output}`, '');
+  L.push('## Data', '', `- manifests: ${c.data.manifests.map((m) => `\`${m}\``).join(', ')}`, `- samples: ${c.data.samples.train} train, ${c.data.samples.val} validation, ${c.data.samples.test} test (held out)`);
+  L.push(`- normalization: \`${JSON.stringify(c.data.normalization)}\``, `- patches: \`${JSON.stringify(c.data.patch)}\``, `- seed: ${c.data.seed}`, '');
+  const t = c.training;
+  L.push('## Training', '');
+  L.push(`- epochs: ${t.epochsCompleted} of ${t.epochsPlanned} × ${t.stepsPerEpoch} steps${t.stoppedEarly ? ' (early stop)' : ''}; best epoch ${t.bestEpoch}, validation mean foreground Dice ${f3(t.bestValidationMeanDice)}`);
+  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h on ${t.hardware}; tfjs backend ${t.backend}`);
+  L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
+  L.push('## Held-out results', '');
+  if (!c.heldOut) L.push('No test split in the manifests: no held-out numbers.');
+  else {
+    const row = (name: string, s: HeldOutScore | null) =>
+      s
+        ? `| ${name} | ${f3(s.dice.particle)} | ${f3(s.dice.micropore)} | ${f3(s.dice.crack)} | ${f3(s.dice.defect)} | ${f3(s.objects.micropore.recall)} / ${f3(s.objects.micropore.precision)} | ${f3(s.objects.crack.recall)} / ${f3(s.objects.crack.precision)} | ${s.seconds.toFixed(1)} |`
+        : `| ${name} | – | – | – | – | – | – | – |`;
+    L.push(`Mean over ${c.heldOut.samples.length} test volumes (voxel Dice; object recall / precision):`, '');
+    L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|');
+    L.push(row('U-Net (this model)', c.heldOut.mean.model), row('classical baseline', c.heldOut.mean.classical), '');
+  }
+  if (c.notes.length) L.push('## Notes', '', ...c.notes.map((n) => `- ${n}`), '');
+  return L.join('\n') + '\n';
+}

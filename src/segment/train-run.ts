@@ -1,0 +1,147 @@
+/**
+ * `nanoroi train` end to end: config file → dataset manifests → trainModel → export of the best
+ * model to ONNX (+ tfjs copy for fine-tuning) → model card with held-out metrics beside the
+ * classical baseline. Each session exports what it has, so a run stopped after any epoch
+ * leaves a usable model; `--resume` continues from the checkpoint.
+ */
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { AtomicBatch, writeFileAtomic } from '../core/atomic.js';
+import { NanoroiError } from '../core/errors.js';
+import { readJsonFile } from '../core/fsutil.js';
+import { log } from '../core/progress.js';
+import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
+import { buildModelCard, modelCardMarkdown, scoreFromReport, type HeldOutSample, type ModelCard } from './model-card.js';
+import { loadModel, saveModel, type LoadedModel } from './model-io.js';
+import { exportOnnx } from './onnx-export.js';
+import { packageRoot } from './infer.js';
+import { hardwareSummary, parseTrainConfig, trainModel, type TrainConfig, type TrainResult } from './train.js';
+
+export interface RunTrainingOptions {
+  /** Model folder (or name under models/) to fine-tune from. */
+  init?: string;
+  resume?: boolean;
+  maxEpochs?: number;
+  /** Override the config's output folder. */
+  out?: string;
+  /** Write the model card even if training has not finished. */
+  card?: boolean;
+}
+
+export interface RunTrainingResult {
+  result: TrainResult;
+  onnx: string;
+  tfjs?: string;
+  card?: ModelCard;
+}
+
+/** Resolve `--init`: a model folder, `<p>.tfjs`, or a bundled model name under models/. */
+export function resolveInitModel(p: string): string {
+  const candidates = [p, `${p}.tfjs`, path.join(packageRoot(), 'models', `${p}.tfjs`), path.join(packageRoot(), p), path.join(packageRoot(), `${p}.tfjs`)];
+  for (const c of candidates) if (existsSync(path.join(c, 'model.json'))) return c;
+  throw new NanoroiError('E_MODEL', `--init ${p}: no model folder with model.json found (tried ${candidates.slice(0, 3).join(', ')})`);
+}
+
+async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
+  const { segmentWithModel } = await import('./infer.js');
+  const { evaluate } = await import('./eval.js');
+  const { segmentClassical } = await import('./classical.js');
+  const out: HeldOutSample[] = [];
+  for (const ref of refs) {
+    const s = await loadSample(ref);
+    let t = performance.now();
+    const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true });
+    const modelScore = scoreFromReport(evaluate(m.labels, s.labels), (performance.now() - t) / 1000);
+    t = performance.now();
+    let classical = null;
+    try {
+      const c = await segmentClassical(s.image);
+      classical = scoreFromReport(evaluate(c, s.labels), (performance.now() - t) / 1000);
+    } catch (e) {
+      log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);
+    }
+    out.push({ volume: ref.volume, shape: s.image.shape, model: modelScore, classical });
+    log(`held-out ${path.basename(path.dirname(ref.volume))}/${path.basename(ref.volume)}: Dice micropore ${modelScore.dice.micropore?.toFixed(3) ?? '–'} (classical ${classical?.dice.micropore?.toFixed(3) ?? '–'}), crack ${modelScore.dice.crack?.toFixed(3) ?? '–'} (classical ${classical?.dice.crack?.toFixed(3) ?? '–'})`);
+  }
+  return out;
+}
+
+export async function runTraining(configPath: string, opts: RunTrainingOptions = {}): Promise<RunTrainingResult> {
+  let cfg: TrainConfig = parseTrainConfig(await readJsonFile(configPath), configPath);
+  const dir = path.dirname(path.resolve(configPath));
+  const outDir = path.resolve(opts.out ?? path.join(dir, cfg.output));
+  let init: LoadedModel | undefined;
+  if (opts.init) {
+    const folder = resolveInitModel(opts.init);
+    init = await loadModel(folder);
+    // Fine-tuning keeps the network layout and the intensity normalization of the starting model.
+    cfg = { ...cfg, model: init.model.config, normalization: init.meta.normalization };
+    log(`fine-tuning from ${folder} (layout and normalization taken from it)`);
+  }
+  const manifests = cfg.datasets.map((d) => path.resolve(dir, d));
+  const refs = await readManifests(manifests);
+  const bySplit = (s: string) => refs.filter((r) => r.split === s);
+  const load = async (rs: SampleRef[]) => {
+    const out = [];
+    for (const r of rs) {
+      const s = await loadSample(r);
+      out.push(toTrainVolume(r.volume, s.image, s.labels.data, cfg.normalization, cfg.patch.rareClasses));
+    }
+    return out;
+  };
+  log(`loading ${bySplit('train').length} training and ${bySplit('val').length} validation volumes`);
+  const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
+  let result: TrainResult;
+  try {
+    result = await trainModel(cfg, data, { outDir, init, resume: opts.resume, maxEpochs: opts.maxEpochs });
+  } finally {
+    init?.model.dispose();
+  }
+  await writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  if (result.bestEpoch < 1) return { result, onnx: '' };
+
+  // Export the best model so far.
+  const onnxFile = path.resolve(cfg.export.onnx ? path.join(dir, cfg.export.onnx) : path.join(outDir, `${cfg.name}.onnx`));
+  const stem = onnxFile.replace(/\.onnx$/i, '');
+  const best = await loadModel(result.bestDir);
+  let bytes: Uint8Array;
+  try {
+    best.meta.info = { ...(best.meta.info ?? {}), run: outDir };
+    bytes = exportOnnx(best.model, best.meta);
+    await writeFileAtomic(onnxFile, bytes);
+    if (cfg.export.tfjs) await saveModel(`${stem}.tfjs`, best.model, best.meta);
+  } finally {
+    best.model.dispose();
+  }
+  log(`exported the best model (epoch ${result.bestEpoch}) to ${onnxFile}`);
+  const res: RunTrainingResult = { result, onnx: onnxFile, tfjs: cfg.export.tfjs ? `${stem}.tfjs` : undefined };
+  if (cfg.export.card && (result.finished || opts.card)) {
+    const test = bySplit('test');
+    const heldOut = test.length ? await evaluateHeldOut(test, onnxFile) : null;
+    const card = buildModelCard({
+      cfg,
+      result,
+      manifests: manifests.map((m) => path.relative(path.dirname(onnxFile), m)),
+      counts: { train: data.train.length, val: data.val.length, test: test.length },
+      onnxFile: path.basename(onnxFile),
+      onnxSha256: createHash('sha256').update(bytes).digest('hex'),
+      tfjsDir: cfg.export.tfjs ? path.basename(`${stem}.tfjs`) : undefined,
+      hardware: hardwareSummary(),
+      heldOut,
+      notes: result.finished ? [] : [`training not finished: ${result.epochsCompleted} of ${cfg.epochs} epochs`],
+    });
+    const batch = new AtomicBatch();
+    try {
+      await batch.add(`${stem}.card.json`, JSON.stringify(card, null, 2) + '\n');
+      await batch.add(`${stem}.card.md`, modelCardMarkdown(card));
+      await batch.commit();
+    } catch (e) {
+      await batch.abort();
+      throw e;
+    }
+    log(`model card: ${stem}.card.md`);
+    res.card = card;
+  }
+  return res;
+}

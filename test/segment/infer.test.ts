@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import onnxProto from 'onnx-proto';
+import { GraphBuilder, ONNX_META_KEY, readOnnxMeta } from '../../src/segment/onnx-export.js';
+import { gaussianImportance, segmentWithModel, slidingWindow, windowStarts, type WindowPredictor } from '../../src/segment/infer.js';
+import { NormalizationSchema, applyWindow, intensityWindow } from '../../src/segment/normalize.js';
+import { Rng } from '../../src/core/rng.js';
+import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+
+const { onnx } = onnxProto;
+const A = [2, -3, 5, 0.5];
+const B = [0.1, 1, -2, 0];
+
+/** p_k = softmax_k(A_k·v + B_k) per voxel: a model whose stitched output is known exactly. */
+function pointwise(v: number): number[] {
+  const z = A.map((a, k) => a * v + B[k]);
+  const m = Math.max(...z);
+  const e = z.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+const jsPredictor: WindowPredictor = async (input, b, win) => {
+  const wv = win[0] * win[1] * win[2];
+  const out = new Float32Array(b * 4 * wv);
+  for (let j = 0; j < b; j++) for (let i = 0; i < wv; i++) {
+    const p = pointwise(input[j * wv + i]);
+    for (let k = 0; k < 4; k++) out[(j * 4 + k) * wv + i] = p[k];
+  }
+  return out;
+};
+
+function randomImage(shape: Vec3, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return new Float32Array(shape[0] * shape[1] * shape[2]).map(() => rng.uniform(-1, 2));
+}
+
+describe('sliding window', () => {
+  it('window starts cover the axis evenly, first at 0 and last flush with the end', () => {
+    expect(windowStarts(10, 16, 0.5)).toEqual([0]);
+    expect(windowStarts(16, 16, 0.5)).toEqual([0]);
+    expect(windowStarts(40, 16, 0.5)).toEqual([0, 8, 16, 24]);
+    const s = windowStarts(37, 16, 0.5);
+    expect(s[0]).toBe(0);
+    expect(s[s.length - 1]).toBe(21);
+    for (let i = 1; i < s.length; i++) expect(s[i] - s[i - 1]).toBeLessThanOrEqual(8);
+  });
+
+  it('Gaussian map peaks at 1 in the centre and falls to exp(−8)-ish at the faces', () => {
+    const g = gaussianImportance([16, 16, 16]);
+    const at = (z: number, y: number, x: number) => g[(z * 16 + y) * 16 + x];
+    expect(at(8, 8, 8)).toBeGreaterThan(0.99);
+    expect(at(0, 8, 8)).toBeLessThan(0.01);
+    expect(at(0, 8, 8)).toBeGreaterThan(0);
+  });
+
+  for (const [shape, win, overlap, tta] of [
+    [[37, 29, 23], [16, 16, 16], 0.5, false],
+    [[20, 9, 40], [8, 16, 16], 0.25, false],
+    [[11, 13, 17], [16, 16, 16], 0.5, true],
+    [[33, 17, 16], [16, 8, 8], 0, true],
+  ] as [Vec3, Vec3, number, boolean][]) {
+    it(`is exact for a pointwise model: volume ${shape.join('×')}, window ${win.join('×')}, overlap ${overlap}${tta ? ', TTA' : ''}`, async () => {
+      const img = randomImage(shape, shape[0]);
+      const r = await slidingWindow(img, shape, jsPredictor, { window: win, overlap, tta, classes: 4, probabilities: true, batch: 3 });
+      let maxDiff = 0;
+      let wrong = 0;
+      for (let i = 0; i < img.length; i++) {
+        const p = pointwise(img[i]);
+        for (let k = 0; k < 4; k++) maxDiff = Math.max(maxDiff, Math.abs(r.probabilities![k][i] - p[k]));
+        if (r.labels[i] !== p.indexOf(Math.max(...p))) wrong++;
+      }
+      expect(maxDiff).toBeLessThan(2e-6);
+      expect(wrong).toBe(0);
+      expect(r.windows).toBe(windowStarts(shape[0], win[0], overlap).length * windowStarts(shape[1], win[1], overlap).length * windowStarts(shape[2], win[2], overlap).length);
+    });
+  }
+
+  it('a misplaced window would show: a position-dependent model is stitched to the right voxels', async () => {
+    // The model returns, for each voxel, a one-hot of (its input value mod 4); the input encodes
+    // the voxel's own coordinates, so any offset in gather/scatter changes the labels.
+    const shape: Vec3 = [19, 21, 18];
+    const img = new Float32Array(shape[0] * shape[1] * shape[2]).map((_, i) => i % 4);
+    const pred: WindowPredictor = async (input, b, win) => {
+      const wv = win[0] * win[1] * win[2];
+      const out = new Float32Array(b * 4 * wv);
+      for (let j = 0; j < b; j++) for (let i = 0; i < wv; i++) out[(j * 4 + input[j * wv + i]) * wv + i] = 1;
+      return out;
+    };
+    const r = await slidingWindow(img, shape, pred, { window: [8, 8, 8], overlap: 0.5, tta: true, classes: 4, probabilities: false });
+    let wrong = 0;
+    for (let i = 0; i < img.length; i++) if (r.labels[i] !== i % 4) wrong++;
+    expect(wrong).toBe(0);
+  });
+});
+
+describe('segmentWithModel (onnxruntime)', () => {
+  it('runs a pointwise ONNX model over a volume whose size is no multiple of the window, normalizing as the model says', async () => {
+    const g = new GraphBuilder();
+    const w = g.floatInit('w', [4, 1, 1, 1, 1], Float32Array.from(A));
+    const b = g.floatInit('b', [4], Float32Array.from(B));
+    const c = g.node('Conv', ['volume', w, b], { kernel_shape: [1, 1, 1] });
+    g.node('Softmax', [c], { axis: 1 }, 'probabilities');
+    const norm = NormalizationSchema.parse({ lowPercentile: 1, highPercentile: 99, clip: true });
+    const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
+    const vi = (name: string, c: number) =>
+      onnx.ValueInfoProto.create({
+        name,
+        type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'n' }, { dimValue: c }, { dimParam: 'd' }, { dimParam: 'h' }, { dimParam: 'w' }] } } },
+      });
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: { name: 'pw', node: g.nodes, initializer: g.inits, input: [vi('volume', 1)], output: [vi('probabilities', 4)] },
+      metadataProps: [{ key: ONNX_META_KEY, value: JSON.stringify(meta) }],
+    });
+    const bytes = onnx.ModelProto.encode(model).finish();
+    expect(readOnnxMeta(bytes)!.name).toBe('pointwise');
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-infer-'));
+    const file = path.join(tmp, 'pw.onnx');
+    await fs.writeFile(file, bytes);
+    const shape: Vec3 = [21, 35, 19];
+    const raw = randomImage(shape, 3).map((v) => 1000 + 250 * v); // arbitrary units
+    const vol = makeVolume(raw, shape, [0.05, 0.05, 0.05]);
+    const r = await segmentWithModel(vol, { model: file, probabilities: true, threads: 1, quiet: true, tta: true });
+    const normed = applyWindow(raw, intensityWindow(raw, norm), true);
+    let maxDiff = 0;
+    for (let i = 0; i < raw.length; i++) {
+      const p = pointwise(normed[i]);
+      for (let k = 0; k < 4; k++) maxDiff = Math.max(maxDiff, Math.abs(r.probabilities![k][i] - p[k]));
+    }
+    expect(maxDiff).toBeLessThan(1e-5);
+    expect(r.labels.shape).toEqual(shape);
+    expect(r.labels.spacing_um).toEqual([0.05, 0.05, 0.05]);
+    expect(r.info.counts.reduce((a, b) => a + b, 0)).toBe(raw.length);
+    await expect(segmentWithModel(vol, { model: path.join(tmp, 'missing.onnx') })).rejects.toThrow(/does not exist/);
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+});

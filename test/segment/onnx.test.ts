@@ -1,0 +1,69 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { initBackend } from '../../src/segment/backend.js';
+import { UNet } from '../../src/segment/unet.js';
+import { exportOnnx, readOnnxMeta, toOnnxConvWeight } from '../../src/segment/onnx-export.js';
+import { NormalizationSchema } from '../../src/segment/normalize.js';
+import { Rng } from '../../src/core/rng.js';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+/** A U-Net whose norm parameters and running statistics are random too (not the identity init). */
+function randomNet(norm: 'batch' | 'instance' | 'group' | 'none', seed: number, activation: 'relu' | 'leakyrelu' = 'leakyrelu'): UNet {
+  const net = new UNet({ depth: 3, baseFilters: 4, groups: 2, norm, activation, leakySlope: 0.1 }, seed);
+  const rng = new Rng(seed + 100);
+  const values = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const s of net.snapshot()) {
+    const d = Float32Array.from(s.data);
+    if (/\.(gamma)$/.test(s.name)) for (let i = 0; i < d.length; i++) d[i] = rng.uniform(0.5, 1.5);
+    if (/\.(beta|b|mean)$/.test(s.name)) for (let i = 0; i < d.length; i++) d[i] = rng.normal(0, 0.2);
+    if (/\.var$/.test(s.name)) for (let i = 0; i < d.length; i++) d[i] = rng.uniform(0.5, 2);
+    values.set(s.name, { shape: s.shape, data: d });
+  }
+  net.load(values, 'test');
+  return net;
+}
+
+describe('ONNX export', () => {
+  it('conv weight layout: tfjs [kd,kh,kw,in,out] → ONNX [out,in,kd,kh,kw]', () => {
+    const k = 3, cin = 2, cout = 3;
+    const w = new Float32Array(27 * cin * cout).map((_, i) => i);
+    const o = toOnnxConvWeight(w, k, cin, cout);
+    // tap (a=1,b=2,e=0) → t = 1*9+2*3+0 = 15; in 1, out 2
+    expect(o[((2 * cin + 1) * 27) + 15]).toBe(w[(15 * cin + 1) * cout + 2]);
+  });
+
+  for (const norm of ['batch', 'instance', 'group', 'none'] as const) {
+    it(`onnxruntime output equals tfjs output (${norm} norm), max abs diff < 1e-4`, async () => {
+      const net = randomNet(norm, norm.length, norm === 'none' ? 'relu' : 'leakyrelu');
+      const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
+      const meta = readOnnxMeta(bytes)!;
+      expect(meta.sizeMultiple).toBe(4);
+      expect(meta.config.norm).toBe(norm);
+      const [D, H, W] = [8, 12, 16];
+      const rng = new Rng(7);
+      const x = new Float32Array(D * H * W).map(() => rng.uniform(0, 1));
+      const want = net.predict(tf.tensor5d(x, [1, D, H, W, 1])).dataSync();
+      const sess = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+      const out = await sess.run({ volume: new ort.Tensor('float32', x, [1, 1, D, H, W]) });
+      const got = out.probabilities.data as Float32Array;
+      expect(out.probabilities.dims).toEqual([1, 4, D, H, W]);
+      let maxDiff = 0;
+      let spread = 0;
+      const n = D * H * W;
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < 4; c++) {
+          maxDiff = Math.max(maxDiff, Math.abs(got[c * n + i] - want[i * 4 + c]));
+          spread = Math.max(spread, Math.abs(want[i * 4 + c] - 0.25));
+        }
+      }
+      expect(maxDiff).toBeLessThan(1e-4);
+      expect(spread).toBeGreaterThan(0.05); // the comparison is not between two near-uniform outputs
+      await sess.release();
+      net.dispose();
+    });
+  }
+});
