@@ -138,6 +138,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         let result: unknown;
         try {
           const r = measureResolution(vol);
+          // A width under one voxel, or no uncertainty, means the edge found was not a clean step:
+          // report it as not measured rather than print a number nobody should trust.
+          const voxel = Math.min(...vol.spacing_um);
+          if (!(Number.isFinite(r.fwhm_um) && Number.isFinite(r.fwhmUncertainty_um)) || r.fwhm_um < voxel) {
+            throw new NanoroiError('E_VALUE', `the edge fit is not trustworthy (FWHM ${(r.fwhm_um * 1000).toFixed(0)} nm, uncertainty ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm, voxel ${(voxel * 1000).toFixed(0)} nm); measure on a straight FIB-cut edge with nanoroi resolution --edge`);
+          }
           result = { measured: true, ...r };
           log(`resolution (ASTM E1441 edge response): FWHM ${(r.fwhm_um * 1000).toFixed(0)} ± ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm`);
         } catch (e) {
