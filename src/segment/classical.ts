@@ -85,7 +85,24 @@ export const ClassicalOptionsSchema = z
     /** Drop crack candidates whose ridge lies mostly in open background: valleys between touching particles. */
     rejectContactGaps: z.boolean().default(true),
     /** Crack components smaller than this are dropped (µm³). */
-    minCrackVolume_um3: nonneg(0.004),
+    minCrackVolume_um3: nonneg(0.01),
+    /**
+     * A crack is a dark sheet inside particle material: along the sheet normal (the Hessian's
+     * strongest axis) both sides must reach particle within this distance (µm). Dark voxels in
+     * binder, in open pore space or outside the pillar find no particle on one side. 0 = off.
+     */
+    crackEnclosure_um: nonneg(0.5),
+    /** Background that holds a ball of this radius is open pore space (µm); 0 = off. */
+    crackOpenRadius_um: nonneg(0.1),
+    /** No crack voxel within this distance of open pore space (µm). */
+    crackOpenClearance_um: nonneg(0.05),
+    /** …and the particle-to-particle distance across the sheet must not exceed this (µm). */
+    crackMaxAperture_um: nonneg(1.0),
+    /** A crack voxel is at least this fraction as dark as the darkest voxel within ±2 voxels along its normal (thins the blurred sheet to about its FWHM). 0 = off. */
+    crackRidgeFraction: frac(0.5),
+    /** Crack voxels and pore seeds must be this many noise SDs darker than the local particle level (noise: robust SD of the local darkness in the particle core). */
+    crackMinCNR: nonneg(2),
+    poreMinCNR: nonneg(3),
   })
   .strict();
 
@@ -104,6 +121,11 @@ export interface ClassicalInfo {
   backgroundLevel: number;
   particleLevel: number;
   poreMinDepth: number;
+  /** Robust SD of the local darkness in the particle core (normalized grey units). */
+  noiseSd: number;
+  crackMinDarkness: number;
+  /** Sheet voxels dropped by the enclosure / ridge tests along the normal. */
+  sheetVoxelsRejected: number;
   counts: { particle: number; micropore: number; crack: number; poreComponents: number; crackComponents: number; rejectedGaps: number };
 }
 
@@ -241,14 +263,28 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
       D[i] = d > 0 ? d : 0;
     }
   }
+  // Noise level of the darkness: robust SD (1.4826·MAD) of the signed L − S over the particle
+  // core, where there are (almost) no features. It holds the reconstruction noise and the grain
+  // texture at the smoothing scale — exactly what a false dip is made of.
+  const noiseSd = robustSd(core, S, num, den, n);
 
   // 4. cracks: dark sheets inside the interior
-  const crackDark = p.crackMinContrast * contrast;
+  const crackDark = Math.max(p.crackMinContrast * contrast, p.crackMinCNR * noiseSd);
   const crackMask = new Uint8Array(new SharedArrayBuffer(n) as unknown as ArrayBuffer);
   // The outermost layer of the interior is the dark side of the particle surface, where the
   // Hessian sees half a dark valley: no crack starts there (a crack mouth loses one voxel).
   const skin = erodeBall(closed, shape, spacing, Math.max(...spacing) * p.crackSkin_vox * 1.01);
   for (let i = 0; i < n; i++) crackMask[i] = D[i] >= crackDark && skin[i] ? 1 : 0;
+  // Open pore space: background wide enough to hold a ball of crackOpenRadius_um (a crack below
+  // the resolution is never that dark over that width). Dark sheets next to it are the valleys
+  // between touching particles, the binder film or the pillar surface, not cracks.
+  if (p.crackOpenRadius_um > 0 && p.crackOpenClearance_um > 0) {
+    const bg = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bg[i] = particle[i] ? 0 : 1;
+    const open = erodeBall(bg, shape, spacing, p.crackOpenRadius_um);
+    const nearOpen = dilateBall(open, shape, spacing, p.crackOpenRadius_um + p.crackOpenClearance_um);
+    for (let i = 0; i < n; i++) if (nearOpen[i]) crackMask[i] = 0;
+  }
   const sheet = await sheetness(norm, shape, spacing, crackMask, {
     scales_um: p.crackScales_um,
     alpha: p.sheetAlpha,
@@ -256,6 +292,12 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
     c: p.sheetC * contrast,
     polarity: 1,
   });
+  // Per-voxel tests along the sheet normal, before hysteresis so that a dark network between
+  // particles does not carry its strong voxels into a real crack's component.
+  let sheetEnclosed = 0;
+  if (p.crackEnclosure_um > 0 || p.crackRidgeFraction > 0) {
+    sheetEnclosed = normalTests(sheet, S, D, particle, shape, spacing, p.crackLow, 0.5 * crackDark, p);
+  }
   let crack: Uint8Array = hysteresis(sheet, shape, p.crackLow, p.crackHigh, crackMask);
   crack = removeSmall(crack, shape, Math.max(1, Math.round(p.minCrackVolume_um3 / voxVol)));
   // The dark valley between two touching particles is sheet-like too. It is, however, open
@@ -287,7 +329,7 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
   const inner = erodeBall(closed, shape, spacing, p.rimMargin_um);
   const nearCrack = dilateBall(crack, shape, spacing, Math.max(...spacing) * 1.01);
   for (let i = 0; i < n; i++) if (!inner[i] || nearCrack[i]) D[i] = 0;
-  const minDepth = p.poreMinDepth * contrast;
+  const minDepth = Math.max(p.poreMinDepth * contrast, p.poreMinCNR * noiseSd);
   const seeds = new Uint8Array(n);
   for (let i = 0; i < n; i++) seeds[i] = D[i] >= minDepth ? 1 : 0;
   const cc = labelComponents(seeds, shape, 26);
@@ -401,7 +443,128 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
       backgroundLevel: bgMean,
       particleLevel: partMean,
       poreMinDepth: minDepth,
+      noiseSd,
+      crackMinDarkness: crackDark,
+      sheetVoxelsRejected: sheetEnclosed,
       counts: { particle: cPart, micropore: cPore, crack: cCrack, poreComponents, crackComponents, rejectedGaps: gapComponents },
     },
   };
+}
+
+
+/** Robust SD (1.4826·MAD) of L − S over the core voxels, L = num/den (sampled to ≤ 1 M voxels). */
+function robustSd(core: Uint8Array, S: Float32Array, num: Float32Array, den: Float32Array, n: number): number {
+  let cnt = 0;
+  for (let i = 0; i < n; i++) if (core[i] && den[i] > 1e-3) cnt++;
+  if (cnt === 0) return 0;
+  const step = Math.max(1, Math.ceil(cnt / 1_000_000));
+  const r = new Float32Array(Math.ceil(cnt / step));
+  let m = 0, k = 0;
+  for (let i = 0; i < n; i++) {
+    if (core[i] && den[i] > 1e-3) {
+      if (k++ % step === 0) r[m++] = num[i] / den[i] - S[i];
+    }
+  }
+  const a = r.subarray(0, m).sort();
+  const med = a[m >> 1];
+  for (let i = 0; i < m; i++) a[i] = Math.abs(a[i] - med);
+  a.sort();
+  return 1.4826 * a[m >> 1];
+}
+
+/**
+ * Tests along the sheet normal for every voxel with sheetness ≥ `low` (failures get sheetness 0,
+ * in place). The normal is the eigenvector of the largest Hessian eigenvalue of S (central
+ * differences, µm units).
+ *  - enclosure: walking from the voxel along ±normal, particle at its local grey level (D below
+ *    `bright`: a blurred crack's centre can be above the particle threshold) is reached within
+ *    crackEnclosure_um on both sides, and the two hits are at most crackMaxAperture_um apart;
+ *  - ridge: D here ≥ crackRidgeFraction × the largest D within ±2 voxels along the normal.
+ * Returns the number of voxels rejected.
+ */
+function normalTests(sheet: Float32Array, S: Float32Array, D: Float32Array, particle: Uint8Array, shape: Vec3, spacing: Vec3, low: number, bright: number, p: ClassicalParams): number {
+  const [nz, ny, nx] = shape;
+  const [sz, sy, sx] = spacing;
+  const plane = ny * nx;
+  const h = Math.min(sz, sy, sx) * 0.5; // walking step (µm)
+  const maxSteps = Math.ceil(p.crackEnclosure_um / h);
+  const ridgeSteps = Math.ceil((2 * Math.min(sz, sy, sx)) / h);
+  const at = (x: number, y: number, z: number): number => {
+    const ix = Math.round(x), iy = Math.round(y), iz = Math.round(z);
+    if (ix < 0 || iy < 0 || iz < 0 || ix >= nx || iy >= ny || iz >= nz) return -1;
+    return iz * plane + iy * nx + ix;
+  };
+  let rejected = 0;
+  const r0 = new Float64Array(3), r1 = new Float64Array(3), r2 = new Float64Array(3);
+  for (let z = 1; z < nz - 1; z++) {
+    for (let y = 1; y < ny - 1; y++) {
+      for (let x = 1; x < nx - 1; x++) {
+        const i = z * plane + y * nx + x;
+        if (!(sheet[i] >= low)) continue;
+        const v2 = 2 * S[i];
+        const a = (S[i + 1] - v2 + S[i - 1]) / (sx * sx);
+        const b = (S[i + nx] - v2 + S[i - nx]) / (sy * sy);
+        const c = (S[i + plane] - v2 + S[i - plane]) / (sz * sz);
+        const d = (S[i + nx + 1] - S[i - nx + 1] - S[i + nx - 1] + S[i - nx - 1]) / (4 * sx * sy);
+        const e = (S[i + plane + 1] - S[i - plane + 1] - S[i + plane - 1] + S[i - plane - 1]) / (4 * sx * sz);
+        const f = (S[i + plane + nx] - S[i - plane + nx] - S[i + plane - nx] + S[i - plane - nx]) / (4 * sy * sz);
+        // Largest eigenvalue (dark sheet: positive curvature across it) by the trigonometric method.
+        const q = (a + b + c) / 3;
+        const p1 = d * d + e * e + f * f;
+        const aq = a - q, bq = b - q, cq = c - q;
+        const pp = Math.sqrt((aq * aq + bq * bq + cq * cq + 2 * p1) / 6);
+        let lam: number;
+        if (pp < 1e-12) lam = a;
+        else {
+          const ip = 1 / pp;
+          let r = 0.5 * ip * ip * ip * (aq * (bq * cq - f * f) - d * (d * cq - f * e) + e * (d * f - bq * e));
+          r = r < -1 ? -1 : r > 1 ? 1 : r;
+          lam = q + 2 * pp * Math.cos(Math.acos(r) / 3);
+        }
+        // Eigenvector: the largest cross product of two rows of H − λI.
+        r0[0] = a - lam; r0[1] = d; r0[2] = e;
+        r1[0] = d; r1[1] = b - lam; r1[2] = f;
+        r2[0] = e; r2[1] = f; r2[2] = c - lam;
+        let best = -1, ux = 0, uy = 0, uz = 1;
+        for (const [P, Q] of [[r0, r1], [r0, r2], [r1, r2]] as const) {
+          const cx = P[1] * Q[2] - P[2] * Q[1], cy = P[2] * Q[0] - P[0] * Q[2], cz = P[0] * Q[1] - P[1] * Q[0];
+          const m2 = cx * cx + cy * cy + cz * cz;
+          if (m2 > best) (best = m2, ux = cx, uy = cy, uz = cz);
+        }
+        const inv = best > 0 ? 1 / Math.sqrt(best) : 0;
+        if (inv === 0) continue;
+        // step per axis in voxels for h µm along the normal
+        const gx = (ux * inv * h) / sx, gy = (uy * inv * h) / sy, gz = (uz * inv * h) / sz;
+        let ok = true;
+        if (p.crackEnclosure_um > 0) {
+          let hitP = -1, hitM = -1;
+          for (let k = 1; k <= maxSteps && hitP < 0; k++) {
+            const j = at(x + k * gx, y + k * gy, z + k * gz);
+            if (j < 0) break;
+            if (particle[j] && D[j] < bright) hitP = k;
+          }
+          for (let k = 1; k <= maxSteps && hitM < 0 && hitP >= 0; k++) {
+            const j = at(x - k * gx, y - k * gy, z - k * gz);
+            if (j < 0) break;
+            if (particle[j] && D[j] < bright) hitM = k;
+          }
+          ok = hitP >= 0 && hitM >= 0 && (hitP + hitM) * h <= p.crackMaxAperture_um;
+        }
+        if (ok && p.crackRidgeFraction > 0) {
+          let dmax = D[i];
+          for (let k = 1; k <= ridgeSteps; k++) {
+            const jp = at(x + k * gx, y + k * gy, z + k * gz), jm = at(x - k * gx, y - k * gy, z - k * gz);
+            if (jp >= 0 && D[jp] > dmax) dmax = D[jp];
+            if (jm >= 0 && D[jm] > dmax) dmax = D[jm];
+          }
+          ok = D[i] >= p.crackRidgeFraction * dmax;
+        }
+        if (!ok) {
+          sheet[i] = 0;
+          rejected++;
+        }
+      }
+    }
+  }
+  return rejected;
 }
