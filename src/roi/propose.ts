@@ -10,6 +10,8 @@ import { labelComponents, type Connectivity, type LabelResult } from './componen
 import { particleInstances, type ParticleInstances, type WatershedOptions } from './watershed.js';
 import { measureComponents, type MeasureResult, type Probabilities } from './measure.js';
 import { rankRois, type RankOptions } from './rank.js';
+import { findInterParticleGaps, type GapOptions, type GapVerdict } from './gaps.js';
+import { log } from '../core/progress.js';
 
 export interface ProposeOptions extends RankOptions {
   connectivity?: Connectivity;
@@ -21,6 +23,10 @@ export interface ProposeOptions extends RankOptions {
   brighterGrey?: 'LCO' | 'NCA';
   topFraction?: number;
   threads?: number;
+  /** Keep crack components that are gaps between two touching particles (default: drop them). */
+  keepGaps?: boolean;
+  /** Settings of the inter-particle gap test (gaps.ts). */
+  gaps?: GapOptions;
   /** File names recorded in `source`. */
   sourceFiles?: { volume?: string; labels?: string };
 }
@@ -32,7 +38,9 @@ export interface ProposeDetail {
   measures: MeasureResult;
   /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
   componentLabels: number[];
-  dropped: { belowResolution: number; beyondTop: number };
+  dropped: { belowResolution: number; beyondTop: number; interParticleGap: number };
+  /** The gap test's verdict on every crack component (empty without particle instances). */
+  gapVerdicts: GapVerdict[];
 }
 
 /** Labels as uint8 with values 0–3, or a clear error. */
@@ -64,7 +72,18 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     brighterGrey: opts.brighterGrey,
     topFraction: opts.topFraction,
   });
-  const ranked = rankRois(measures.components, spacing_um, opts);
+  // Cracks with a different particle on each side are gaps between touching particles, not cracks.
+  const gapVerdicts = instances ? findInterParticleGaps(labels.data, components.labels, shape, spacing_um, instances, measures.components, opts.gaps) : [];
+  const gapLabels = new Set(gapVerdicts.filter((v) => v.gap).map((v) => v.label));
+  let candidates = measures.components;
+  if (gapLabels.size > 0) {
+    if (opts.keepGaps) log(`${gapLabels.size} crack components look like gaps between touching particles; kept (keepGaps)`);
+    else {
+      candidates = candidates.filter((m) => !gapLabels.has(m.label));
+      log(`${gapLabels.size} crack components dropped: gaps between two touching particles, not cracks inside one`);
+    }
+  }
+  const ranked = rankRois(candidates, spacing_um, opts);
   const meanVox = Math.cbrt(spacing_um[0] * spacing_um[1] * spacing_um[2]);
   const file = parseRoiFile(
     {
@@ -84,7 +103,7 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     },
     'rois',
   );
-  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: ranked.dropped };
+  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: { ...ranked.dropped, interParticleGap: opts.keepGaps ? 0 : gapLabels.size }, gapVerdicts };
 }
 
 /** Propose ROIs from a label volume; the result is validated against the ROI file schema. */

@@ -18,6 +18,7 @@ interface Args {
   'depth-spread': number;
   brighter: string;
   watershed: boolean;
+  'keep-gaps': boolean;
 }
 
 export const command: CommandModule<object, Args> = {
@@ -41,7 +42,8 @@ export const command: CommandModule<object, Args> = {
       .option('margin', { type: 'number', default: 1, describe: 'margin kept inside the field of view, µm' })
       .option('depth-spread', { type: 'number', default: 1, describe: 'largest depth range of the ROIs of one site, µm' })
       .option('brighter', { type: 'string', default: 'LCO', choices: ['LCO', 'NCA'], describe: 'name given to the brighter particles (CT grey only hints at chemistry)' })
-      .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' }),
+      .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' })
+      .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
     const { log } = await import('../../core/progress.js');
@@ -77,10 +79,11 @@ export const command: CommandModule<object, Args> = {
         top: args.top,
         brighterGrey: args.brighter as 'LCO' | 'NCA',
         watershed: args.watershed ? undefined : false,
+        keepGaps: args['keep-gaps'],
       },
     });
     const cracks = file.rois.filter((r) => r.class === 'crack').length;
-    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped`);
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}`);
     if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
     log(`wrote ${args.out}`);
   },
