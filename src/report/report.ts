@@ -296,7 +296,11 @@ function summarySection(run: RunData, warnings: string[]): string {
   if (run.recipe) {
     const r = run.recipe;
     const planned = r.sites.length;
-    cards.push(card('sites planned', String(planned), `${r.steps.length} steps${r.dropped.length ? `, ${r.dropped.length} dropped for time` : ''}`));
+    // Sites are dropped for the time budget or because they cannot be exposed: say which.
+    const forTime = r.dropped.filter((d) => !/cannot be exposed|would cut into/.test(d.reason)).length;
+    const blocked = r.dropped.length - forTime;
+    const droppedText = [forTime ? `${forTime} dropped for time` : '', blocked ? `${blocked} not exposable without cutting a better ROI` : ''].filter(Boolean).join(', ');
+    cards.push(card('sites planned', String(planned), `${r.steps.length} steps${droppedText ? `, ${droppedText}` : ''}`));
     cards.push(
       card(
         'session time',
