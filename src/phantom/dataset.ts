@@ -61,7 +61,7 @@ export const DatasetSpecSchema = z
       .object({
         projections: z.number().int().min(8, 'must be at least 8').max(4000, 'must be at most 4000').default(180),
         exposure_s: num().refine((v) => v > 0, { message: 'must be positive' }).default(90),
-        /** Source spot FWHM in µm (sets the blur); default the geometry's (0.25 µm, the paper's bulk W target). */
+        /** Source spot FWHM in µm (sets the blur); default the geometry's (0.21 µm: the effective spot that reproduces the paper's 224 nm). */
         spotSize_um: num().refine((v) => v > 0, { message: 'must be positive' }).optional(),
         noise: z.boolean().default(true),
         /** Ring-artefact reduction before reconstruction, as `nanoroi reconstruct` does by default. */

@@ -97,7 +97,7 @@ export function simulationGeometry(size: number, voxel_um: number, projections: 
       angles_deg: { start_deg: 0, step_deg: 360 / projections, count: projections },
       volume: { shape: [size, size, size], spacing_um: [voxel_um, voxel_um, voxel_um] },
       rotationAxisOffset_um: 0,
-      source: { energy_keV, spotSize_um: xrm.source?.spotSize_um ?? 0.25, line: 'W-La' },
+      source: { energy_keV, spotSize_um: xrm.source?.spotSize_um ?? 0.21, line: 'W-La' },
       notes: `nanoroi simulate: xrm-ii distances, ${size}×${size} detector of ${+px.toPrecision(6)} µm pixels (one ${voxel_um} µm voxel at the axis)`,
     },
     'simulation geometry',

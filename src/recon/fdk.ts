@@ -2,12 +2,14 @@
  * FDK (Feldkamp–Davis–Kress) cone-beam reconstruction:
  *   f(X) = Σ_views Δβ · w · (DSO/L)² · [ τ · h ∗ (cosγ · p) ](iu(X), iv(X))
  * with the cosine pre-weight DSD/√(DSD²+a²+b²), the ramp h on the virtual detector through the
- * axis (pixel τ = du·DSO/DSD), the redundancy weight w = ½ for a full 360° scan or Parker's
- * weights for a short scan, and the distance weight (DSO/L)². Projections hold line integrals of
- * µ (1/µm) over µm, so the result is µ in 1/µm (Kak & Slaney ch. 3, eq. 3.x for equispaced fans).
+ * axis (pixel τ = du·DSO/DSD), the redundancy weight w = ½ for a full 360° scan, Parker's
+ * weights for a short scan or Wang's weights for an offset (half-fan) detector, and the distance
+ * weight (DSO/L)². Projections hold line integrals of µ (1/µm) over µm, so the result is µ in
+ * 1/µm (Kak & Slaney ch. 3, eq. 3.x for equispaced fans).
  */
 import { NanoroiError } from '../core/errors.js';
 import { log } from '../core/progress.js';
+import { sharedFloat32 } from '../core/pool.js';
 import { makeVolume, type Vec3, type Volume } from '../core/volume.js';
 import { anglesDeg, checkProjectionShape, projectionVectors, volumeOrigin, type Geometry, type ProjectionVectors } from '../geometry/geometry.js';
 import { backprojectPadded, choosePath, layoutFor, prepareProjections, type BackprojectPath, type VolumeGrid } from './backproject.js';
@@ -15,6 +17,8 @@ import { parkerWeight, paddedLength, rampResponse, type FilterName } from './fil
 import { flattenVectors, projectionMatrices } from './projection.js';
 
 export type Redundancy = 'auto' | 'full' | 'parker' | 'none';
+/** Offset-detector (half-fan) weighting: Wang (2002), none, or Wang when the detector is offset enough. */
+export type OffsetWeighting = 'auto' | 'wang' | 'none';
 
 export interface FdkOptions {
   filter?: FilterName;
@@ -22,6 +26,11 @@ export interface FdkOptions {
   cutoff?: number;
   /** Redundancy weighting: auto picks full (½) for ≥ 360° and Parker for shorter scans. */
   redundancy?: Redundancy;
+  /**
+   * Offset-detector weighting for 360° scans (default auto: Wang's weights when the rotation axis
+   * projects more than WANG_AUTO_ASYMMETRY of the detector width off its centre).
+   */
+  weighting?: OffsetWeighting;
   path?: BackprojectPath;
   /** Volume grid (defaults to the geometry's volume). */
   grid?: VolumeGrid;
@@ -76,15 +85,138 @@ export function angularSteps(deg: readonly number[]): { step: Float64Array; span
   return { step, span, direction: deg[n - 1] >= deg[0] ? 1 : -1 };
 }
 
+/**
+ * Where a detector's rays pass the rotation axis: the signed distance ℓ (µm, in the central plane)
+ * from the axis of the ray through fractional column `iu`, oriented so ℓ grows with iu. Over a
+ * 360° scan the ray with offset ℓ is measured again (in the opposite direction) at offset −ℓ, so a
+ * detector covering [lo, hi] with |lo| ≠ hi measures the band |ℓ| < min(|lo|, hi) twice and the
+ * rest of the field once.
+ */
+export function rayOffsetFn(g: Geometry): (iu: number) => number {
+  const p = projectionVectors(g)[0];
+  const cu = (g.detector.cols - 1) / 2;
+  const raw = (iu: number): number => {
+    const px = p.det[0] + (iu - cu) * p.u[0] - p.src[0];
+    const py = p.det[1] + (iu - cu) * p.u[1] - p.src[1];
+    return (p.src[0] * py - p.src[1] * px) / Math.hypot(px, py);
+  };
+  const sign = raw(g.detector.cols - 0.5) >= raw(-0.5) ? 1 : -1;
+  return (iu) => sign * raw(iu);
+}
+
+export interface DetectorCoverage {
+  /** Ray offsets ℓ (µm) of the detector's outer edges, lo < hi. */
+  lo_um: number;
+  hi_um: number;
+  /** Fractional column through which the ray through the axis passes. */
+  axisColumn: number;
+  /** (hi + lo) / (hi − lo): 0 for a centred detector, ±1 when the axis projects onto an edge. */
+  asymmetry: number;
+}
+
+export function detectorCoverage(g: Geometry): DetectorCoverage {
+  const ell = rayOffsetFn(g);
+  const nu = g.detector.cols;
+  const lo = ell(-0.5);
+  const hi = ell(nu - 0.5);
+  // ℓ is monotone in the column: bisection for ℓ = 0 (may lie off the detector).
+  let a = -0.5 - 4 * nu;
+  let b = nu - 0.5 + 4 * nu;
+  for (let i = 0; i < 80; i++) {
+    const m = (a + b) / 2;
+    if (ell(m) < 0) a = m;
+    else b = m;
+  }
+  return { lo_um: lo, hi_um: hi, axisColumn: (a + b) / 2, asymmetry: (hi + lo) / (hi - lo) };
+}
+
+/** `auto` applies Wang's weights when |asymmetry| exceeds this (the axis ≥ 2.5 % of the width off centre). */
+export const WANG_AUTO_ASYMMETRY = 0.05;
+
+/**
+ * Wang's (2002) redundancy weight of a ray with offset ℓ on a detector covering [lo, hi]: with A the
+ * half-width of the doubly measured band, w = sin²(π/4·(1 + ℓ/A)) across it (0 at the truncated
+ * edge, ½ on the axis), 1 beyond it on the long side, 0 beyond it on the short side. Conjugate
+ * rays (ℓ, −ℓ) sum to 1, and the weight falls smoothly to zero at the truncated edge, so the ramp
+ * filter sees no jump there.
+ */
+export function wangWeight(ell: number, lo: number, hi: number): number {
+  const longRight = hi >= -lo;
+  const A = longRight ? -lo : hi;
+  const x = longRight ? ell : -ell;
+  if (!(A > 0)) return x > 0 ? 1 : 0;
+  if (x <= -A) return 0;
+  if (x >= A) return 1;
+  const s = Math.sin((Math.PI / 4) * (1 + x / A));
+  return s * s;
+}
+
+/** Whether FDK applies Wang's weights to this geometry (throws when the weighting cannot work). */
+export function resolveWeighting(g: Geometry, weighting: OffsetWeighting = 'auto', cov = detectorCoverage(g)): 'wang' | 'none' {
+  if (weighting === 'none') return 'none';
+  if (weighting === 'auto' && Math.abs(cov.asymmetry) <= WANG_AUTO_ASYMMETRY) return 'none';
+  if (!(cov.lo_um < 0 && cov.hi_um > 0)) {
+    throw new NanoroiError(
+      'E_GEOMETRY',
+      `the rotation axis projects off the detector (column ${cov.axisColumn.toFixed(1)} of 0–${g.detector.cols - 1}): the centre of the sample is never measured; check detector.offset_um and rotationAxisOffset_um`,
+    );
+  }
+  return 'wang';
+}
+
+/**
+ * Zero columns on the truncated side of an offset detector so that it becomes symmetric about the
+ * axis. The ramp-filtered, Wang-weighted projection is not zero beyond the truncated edge (the
+ * ramp's negative tails), and voxels outside the doubly measured band project there in half of the
+ * views: without these columns the back-projector reads zeros and the outer field is biased.
+ */
+export function extendDetector(g: Geometry, cov = detectorCoverage(g)): { geometry: Geometry; left: number; right: number } {
+  const nu = g.detector.cols;
+  const ell = rayOffsetFn(g);
+  let left = 0;
+  let right = 0;
+  const tol = (1e-3 * (cov.hi_um - cov.lo_um)) / nu; // a thousandth of a pixel: no column for rounding
+  if (cov.hi_um > -cov.lo_um) {
+    while (left < 4 * nu && ell(-0.5 - left) > -cov.hi_um + tol) left++;
+  } else {
+    while (right < 4 * nu && ell(nu - 0.5 + right) < -cov.lo_um - tol) right++;
+  }
+  if (left === 0 && right === 0) return { geometry: g, left, right };
+  // Keep every original pixel where it is: the detector centre moves by (right − left)/2 pixels along
+  // the (possibly tilted) column direction.
+  const eta = (g.detector.tilt_deg * Math.PI) / 180;
+  const shift = ((right - left) / 2) * g.detector.pixel_um[0];
+  const [offU, offV] = g.detector.offset_um;
+  const geometry: Geometry = {
+    ...g,
+    detector: { ...g.detector, cols: nu + left + right, offset_um: [offU + shift * Math.cos(eta), offV + shift * Math.sin(eta)] },
+  };
+  return { geometry, left, right };
+}
+
+/** Projections [view][v][u] copied into a detector `left + nu + right` columns wide (zeros outside). */
+export function padColumns(proj: Float32Array, nViews: number, nv: number, nu: number, left: number, right: number): Float32Array {
+  const nuE = nu + left + right;
+  const out = sharedFloat32(nViews * nv * nuE);
+  for (let r = 0; r < nViews * nv; r++) out.set(proj.subarray(r * nu, (r + 1) * nu), r * nuE + left);
+  return out;
+}
+
 export interface FdkWeights {
   scale: Float64Array;
   colWeights: Float32Array | null;
   tau: number;
-  redundancy: 'full' | 'parker' | 'none';
+  redundancy: 'full' | 'parker' | 'none' | 'wang';
 }
 
-/** Per-view scale, Parker column weights and the virtual pixel τ for a geometry. */
-export function fdkWeights(g: Geometry, redundancy: Redundancy = 'auto', quiet = false): FdkWeights {
+export interface WeightOptions {
+  weighting?: OffsetWeighting;
+  /** Measured coverage (of the detector before extendDetector); default: that of `g`. */
+  coverage?: DetectorCoverage;
+}
+
+/** Per-view scale, Parker or Wang column weights and the virtual pixel τ for a geometry. */
+export function fdkWeights(g: Geometry, redundancy: Redundancy = 'auto', quiet = false, wopts: WeightOptions = {}): FdkWeights {
   const deg = anglesDeg(g);
   const pvs = projectionVectors(g);
   const n = deg.length;
@@ -95,14 +227,33 @@ export function fdkWeights(g: Geometry, redundancy: Redundancy = 'auto', quiet =
   const cu = (nu - 1) / 2;
   const gammaOf = (iu: number): number => -direction * Math.atan(((iu - cu - fr.ppU) * fr.du) / fr.dsd);
   const fan = Math.max(Math.abs(gammaOf(0)), Math.abs(gammaOf(nu - 1)));
+  const full360 = span >= 360 - 1e-3;
   let mode: FdkWeights['redundancy'];
-  if (redundancy === 'auto') mode = span >= 360 - 1e-3 ? 'full' : 'parker';
+  if (redundancy === 'auto') mode = full360 ? 'full' : 'parker';
   else mode = redundancy;
+  const cov = wopts.coverage ?? detectorCoverage(g);
+  if (mode !== 'none' && resolveWeighting(g, wopts.weighting ?? 'auto', cov) === 'wang') {
+    if (!full360) {
+      throw new NanoroiError(
+        'E_GEOMETRY',
+        `an offset (half-fan) detector needs a full 360° scan, these projections cover ${span.toFixed(1)}°; centre the detector on the axis for a short scan, or pass weighting 'none'`,
+      );
+    }
+    mode = 'wang';
+  }
   const scale = new Float64Array(n);
   let colWeights: Float32Array | null = null;
   if (mode === 'full') {
     for (let i = 0; i < n; i++) scale[i] = step[i] * 0.5;
   } else if (mode === 'none') {
+    scale.set(step);
+  } else if (mode === 'wang') {
+    // Same weight in every view: conjugate rays (ℓ, −ℓ) sum to 1, so Δβ is not halved.
+    const ell = rayOffsetFn(g);
+    const row = new Float32Array(nu);
+    for (let iu = 0; iu < nu; iu++) row[iu] = wangWeight(ell(iu), cov.lo_um, cov.hi_um);
+    colWeights = new Float32Array(n * nu);
+    for (let i = 0; i < n; i++) colWeights.set(row, i * nu);
     scale.set(step);
   } else {
     const range = ((Math.abs(deg[n - 1] - deg[0])) * Math.PI) / 180;
@@ -128,16 +279,28 @@ export function fdkWeights(g: Geometry, redundancy: Redundancy = 'auto', quiet =
 }
 
 /** FDK reconstruction of line-integral projections [view][v][u] → µ in 1/µm. */
-export async function fdk(proj: Float32Array, g: Geometry, opts: FdkOptions = {}): Promise<Volume<Float32Array>> {
-  const nViews = anglesDeg(g).length;
+export async function fdk(proj: Float32Array, g0: Geometry, opts: FdkOptions = {}): Promise<Volume<Float32Array>> {
+  const nViews = anglesDeg(g0).length;
+  const nv = g0.detector.rows;
+  checkProjectionShape(g0, [proj.length / (g0.detector.cols * nv), nv, g0.detector.cols]);
+  const grid = opts.grid ?? geometryGrid(g0);
+  const coverage = detectorCoverage(g0);
+  const w0 = fdkWeights(g0, opts.redundancy ?? 'auto', opts.quiet, { weighting: opts.weighting, coverage });
+  let g = g0;
+  let w = w0;
+  if (w0.redundancy === 'wang') {
+    // Half-fan scan: filter on a detector made symmetric about the axis (zeros on the truncated side).
+    const ext = extendDetector(g0, coverage);
+    if (ext.left + ext.right > 0) {
+      g = ext.geometry;
+      proj = padColumns(proj, nViews, nv, g0.detector.cols, ext.left, ext.right);
+      w = fdkWeights(g, 'full', true, { weighting: 'wang', coverage });
+    }
+  }
   const nu = g.detector.cols;
-  const nv = g.detector.rows;
-  checkProjectionShape(g, [proj.length / (nu * nv), nv, nu]);
   const pvs = projectionVectors(g);
   const mats = projectionMatrices(pvs, nu, nv);
-  const grid = opts.grid ?? geometryGrid(g);
   const path = choosePath(mats, nViews, opts.path ?? 'auto');
-  const w = fdkWeights(g, opts.redundancy ?? 'auto', opts.quiet);
   const H = rampResponse(paddedLength(nu), w.tau, opts.filter ?? 'ram-lak', opts.cutoff ?? 1);
   const padded = await prepareProjections(proj, nViews, nv, nu, layoutFor(path), {
     H,

@@ -5,8 +5,8 @@
  * the same step weight |P − S|/|r_d| and the same 1/ss² sub-ray average — and scatters
  * weight·p(pixel) into the voxels instead of gathering. ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ to rounding.
  *
- * Kernel for the worker pool: each task scatters a chunk of views into its own partial volume
- * (no write races); the caller sums the partials.
+ * Kernel for the worker pool: each task scatters every ray of its views into one z slab of the
+ * output, given as a sub-grid (adjoint.ts), so tasks never write the same voxel.
  */
 import type { Grid } from '../physics/joseph.js';
 
@@ -18,7 +18,7 @@ export interface AdjointTask {
   cols: number;
   rows: number;
   supersample: number;
-  out: Float32Array; // [z][y][x] accumulator
+  out: Float32Array; // [z][y][x] accumulator over `grid` (a slab of the volume in parallel runs)
   /** Optional second accumulator receiving Aᵀ·1 (the column sums) in the same pass. */
   ones?: Float32Array | null;
 }
@@ -179,21 +179,4 @@ export function adjointViews(t: AdjointTask): number {
     }
   }
   return nView;
-}
-
-export interface SumTask {
-  parts: Float32Array[];
-  out: Float32Array;
-  start: number;
-  end: number;
-}
-
-/** out[start:end] = Σ parts[start:end] (reduction of per-thread partial volumes). */
-export function sumParts(t: SumTask): void {
-  const { parts, out } = t;
-  for (let i = t.start; i < t.end; i++) {
-    let s = 0;
-    for (let p = 0; p < parts.length; p++) s += parts[p][i];
-    out[i] = s;
-  }
 }

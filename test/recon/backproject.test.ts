@@ -121,7 +121,7 @@ describe('exact adjoint of the Joseph projector', () => {
     }
   });
 
-  it('parallel (per-thread partial volumes) equals the calling-thread result', async () => {
+  it('parallel (z slabs) equals the calling-thread result', async () => {
     const g = parseGeometry({
       sourceToOrigin_um: 80,
       sourceToDetector_um: 200,
