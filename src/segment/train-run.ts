@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { AtomicBatch, writeFileAtomic } from '../core/atomic.js';
 import { NanoroiError } from '../core/errors.js';
-import { readJsonFile } from '../core/fsutil.js';
+import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
 import { buildModelCard, modelCardMarkdown, scoreFromReport, type HeldOutSample, type ModelCard } from './model-card.js';
@@ -41,6 +41,36 @@ export function resolveInitModel(p: string): string {
   const candidates = [p, `${p}.tfjs`, path.join(packageRoot(), 'models', `${p}.tfjs`), path.join(packageRoot(), p), path.join(packageRoot(), `${p}.tfjs`)];
   for (const c of candidates) if (existsSync(path.join(c, 'model.json'))) return c;
   throw new NanoroiError('E_MODEL', `--init ${p}: no model folder with model.json found (tried ${candidates.slice(0, 3).join(', ')})`);
+}
+
+/** What `--resume` needs of a run folder: the checkpoint (weights, Adam moments, state), the best model, the log. */
+export const SNAPSHOT_FILES = [
+  'checkpoint/model.json',
+  'checkpoint/weights.bin',
+  'checkpoint/optimizer.bin',
+  'checkpoint/state.json',
+  'best/model.json',
+  'best/weights.bin',
+  'train-log.jsonl',
+] as const;
+
+/** Copy SNAPSHOT_FILES from one run folder to another as one atomic batch (all or none). */
+export async function copyRunSnapshot(fromDir: string, toDir: string): Promise<void> {
+  const missing = SNAPSHOT_FILES.filter((f) => !existsSync(path.join(fromDir, f)));
+  if (missing.length) throw new NanoroiError('E_STATE', `${fromDir} is not a complete training checkpoint (missing ${missing.join(', ')})`);
+  const batch = new AtomicBatch();
+  try {
+    for (const f of SNAPSHOT_FILES) await batch.add(path.join(toDir, f), await readInputFile(path.join(fromDir, f)));
+    await batch.commit();
+  } catch (e) {
+    await batch.abort();
+    throw e;
+  }
+}
+
+/** True when `dir` holds no checkpoint to resume from. */
+function hasNoCheckpoint(dir: string): boolean {
+  return !existsSync(path.join(dir, 'checkpoint', 'state.json'));
 }
 
 async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
@@ -79,6 +109,12 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     cfg = { ...cfg, model: init.model.config, normalization: init.meta.normalization };
     log(`fine-tuning from ${folder} (layout and normalization taken from it)`);
   }
+  const snapshotDir = cfg.checkpointSnapshot ? path.resolve(dir, cfg.checkpointSnapshot) : undefined;
+  if (opts.resume && snapshotDir && hasNoCheckpoint(outDir) && !hasNoCheckpoint(snapshotDir)) {
+    // A fresh clone: continue the long run from the checkpoint kept in the repository.
+    await copyRunSnapshot(snapshotDir, outDir);
+    log(`seeded ${outDir} from the checkpoint snapshot ${snapshotDir}`);
+  }
   const manifests = cfg.datasets.map((d) => path.resolve(dir, d));
   const refs = await readManifests(manifests);
   const bySplit = (s: string) => refs.filter((r) => r.split === s);
@@ -94,7 +130,13 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
   let result: TrainResult;
   try {
-    result = await trainModel(cfg, data, { outDir, init, resume: opts.resume, maxEpochs: opts.maxEpochs });
+    result = await trainModel(cfg, data, {
+      outDir,
+      init,
+      resume: opts.resume,
+      maxEpochs: opts.maxEpochs,
+      afterCheckpoint: snapshotDir ? () => copyRunSnapshot(outDir, snapshotDir) : undefined,
+    });
   } finally {
     init?.model.dispose();
   }

@@ -42,6 +42,12 @@ export const TrainConfigSchema = z
     datasets: z.array(z.string().min(1)).min(1),
     /** Run folder (checkpoints, log, plot), relative to the config file. */
     output: z.string().min(1),
+    /**
+     * A copy of the latest checkpoint kept beside the config (e.g. training/checkpoints/bundled),
+     * refreshed after every epoch; `--resume` seeds an empty run folder from it, so a long run
+     * continues on a fresh clone. Relative to the config file.
+     */
+    checkpointSnapshot: z.string().min(1).optional(),
     seed: z.number().int().default(1),
     backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     model: UNetConfigSchema.prefault({}),
@@ -138,6 +144,8 @@ export interface TrainOptions {
   /** Write curves.png each epoch (default true). */
   plot?: boolean;
   onEpoch?: (rec: EpochRecord) => void;
+  /** Awaited after each epoch's checkpoint is on disk (e.g. to copy it elsewhere). */
+  afterCheckpoint?: (rec: EpochRecord) => Promise<void>;
 }
 
 export interface TrainResult {
@@ -372,6 +380,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
         throw e;
       }
       await writeLogAndPlot(outDir, state, opts.plot ?? true);
+      await opts.afterCheckpoint?.(rec);
       const diceTxt = CLASS_NAMES.slice(1)
         .map((c, i) => `${c} ${rec.valDice[i + 1] === null ? '–' : rec.valDice[i + 1]!.toFixed(3)}`)
         .join(', ');

@@ -1,0 +1,118 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs, existsSync } from 'node:fs';
+import { writeVolume } from '../../src/io/volume-file.js';
+import { makeVolume } from '../../src/core/volume.js';
+import { setQuiet } from '../../src/core/progress.js';
+import { copyRunSnapshot, runTraining, SNAPSHOT_FILES } from '../../src/segment/train-run.js';
+import { loadModel } from '../../src/segment/model-io.js';
+import { syntheticVolume } from './synthetic.js';
+
+beforeAll(() => setQuiet(true));
+
+async function weights(dir: string): Promise<Float32Array[]> {
+  const m = await loadModel(dir);
+  try {
+    return m.model.snapshot().map((s) => Float32Array.from(s.data));
+  } finally {
+    m.model.dispose();
+  }
+}
+
+describe('checkpoint snapshot (long runs over several sessions and clones)', () => {
+  it('is refreshed every epoch, seeds an empty run folder on --resume, and the continued run equals an uninterrupted one', async () => {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-snap-'));
+    const samples = [];
+    for (const [i, split] of (['train', 'train', 'val'] as const).entries()) {
+      const s = syntheticVolume([24, 24, 24], 40 + i);
+      await writeVolume(path.join(tmp, `v${i}.nrrd`), makeVolume(s.image, s.shape, [0.05, 0.05, 0.05]));
+      await writeVolume(path.join(tmp, `l${i}.nrrd`), makeVolume(s.labels, s.shape, [0.05, 0.05, 0.05]));
+      samples.push({ volume: `v${i}.nrrd`, labels: `l${i}.nrrd`, split });
+    }
+    await fs.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
+    const base = {
+      name: 'snap',
+      datasets: ['manifest.json'],
+      seed: 3,
+      model: { depth: 2, baseFilters: 4 },
+      patch: { size: [16, 16, 16], batchSize: 2 },
+      epochs: 2,
+      stepsPerEpoch: 2,
+      validation: { patches: 2 },
+      earlyStopping: null,
+      export: { card: false, tfjs: false },
+    };
+    await fs.writeFile(path.join(tmp, 'snap.json'), JSON.stringify({ ...base, output: 'runA', checkpointSnapshot: 'checkpoints/snap' }));
+    await fs.writeFile(path.join(tmp, 'plain.json'), JSON.stringify({ ...base, output: 'runC' }));
+
+    // Session 1 on "machine A": one epoch, the snapshot follows the checkpoint.
+    const r1 = await runTraining(path.join(tmp, 'snap.json'), { maxEpochs: 1 });
+    expect(r1.result.epochsCompleted).toBe(1);
+    const snap = path.join(tmp, 'checkpoints/snap');
+    for (const f of SNAPSHOT_FILES) expect(existsSync(path.join(snap, f)), f).toBe(true);
+    expect(existsSync(path.join(snap, 'curves.png'))).toBe(false); // only what --resume needs
+    expect(JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8')).epoch).toBe(1);
+
+    // Session 2 on a "fresh clone": an empty run folder is seeded from the snapshot by --resume.
+    const runB = path.join(tmp, 'runB');
+    const r2 = await runTraining(path.join(tmp, 'snap.json'), { out: runB, resume: true });
+    expect(r2.result.sessionEpochs).toBe(1);
+    expect(r2.result.epochsCompleted).toBe(2);
+    expect(r2.result.history).toHaveLength(2);
+    expect(JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8')).epoch).toBe(2);
+
+    // The same two epochs in one go, without any snapshot: bit-identical weights.
+    const r3 = await runTraining(path.join(tmp, 'plain.json'), {});
+    expect(r3.result.epochsCompleted).toBe(2);
+    const wb = await weights(path.join(runB, 'checkpoint'));
+    const wc = await weights(path.join(tmp, 'runC/checkpoint'));
+    const ws = await weights(path.join(snap, 'checkpoint'));
+    let diffBC = 0;
+    let diffBS = 0;
+    for (let i = 0; i < wb.length; i++) {
+      for (let j = 0; j < wb[i].length; j++) {
+        diffBC = Math.max(diffBC, Math.abs(wb[i][j] - wc[i][j]));
+        diffBS = Math.max(diffBS, Math.abs(wb[i][j] - ws[i][j]));
+      }
+    }
+    expect(diffBC).toBe(0);
+    expect(diffBS).toBe(0);
+    expect(r2.result.history.map((h) => h.trainLoss)).toEqual(r3.result.history.map((h) => h.trainLoss));
+
+    // Without --resume an existing snapshot is not used.
+    const r4 = path.join(tmp, 'runD');
+    await runTraining(path.join(tmp, 'snap.json'), { out: r4, maxEpochs: 0 });
+    expect(existsSync(path.join(r4, 'checkpoint/state.json'))).toBe(false);
+
+    // An incomplete snapshot is refused by name, and nothing is copied.
+    await fs.rm(path.join(snap, 'checkpoint/optimizer.bin'));
+    const r5 = path.join(tmp, 'runE');
+    await expect(copyRunSnapshot(snap, r5)).rejects.toThrow(/missing checkpoint\/optimizer\.bin/);
+    expect(existsSync(path.join(r5, 'checkpoint/state.json'))).toBe(false);
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('training/bundled.json', () => {
+  const root = path.join(__dirname, '../..');
+  it('parses, keeps its exports out of models/ and resumes from its committed snapshot when one exists', async () => {
+    const { parseTrainConfig } = await import('../../src/segment/train.js');
+    const file = path.join(root, 'training/bundled.json');
+    const cfg = parseTrainConfig(JSON.parse(await fs.readFile(file, 'utf8')), file);
+    // No model ships before it beats the classical baseline on the held-out set.
+    expect(path.resolve(path.dirname(file), cfg.export.onnx!).startsWith(path.join(root, 'models'))).toBe(false);
+    expect(cfg.checkpointSnapshot).toBe('checkpoints/bundled');
+    const snap = path.join(root, 'training', cfg.checkpointSnapshot!);
+    if (!existsSync(path.join(snap, 'checkpoint/state.json'))) return;
+    for (const f of SNAPSHOT_FILES) expect(existsSync(path.join(snap, f)), f).toBe(true);
+    const state = JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8'));
+    // readCheckpoint refuses another layout; the patch size must match too for the same run.
+    expect(state.model).toEqual(cfg.model);
+    expect(state.patchSize).toEqual(cfg.patch.size);
+    expect(state.epoch).toBeGreaterThan(0);
+    expect(state.history).toHaveLength(state.epoch);
+    const m = await loadModel(path.join(snap, 'checkpoint'));
+    m.model.dispose();
+  });
+});
