@@ -1,31 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../src/core/rng.js';
 import { getPool, isShared, sharedFloat32 } from '../../src/core/pool.js';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
 import { parseGeometry, pixelCentre, projectionVectors, volumeOrigin, type Geometry } from '../../src/geometry/geometry.js';
 import { forwardProject } from '../../src/physics/projector.js';
 import { gridFrom, josephAdjoint } from '../../src/recon/adjoint.js';
+import { maxRelDiff, randomArray } from './helpers.js';
 
 afterAll(async () => {
   await getPool().close();
 });
-
-function randomArray(n: number, seed: number): Float32Array {
-  const r = new Rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r.uniform(-1, 1);
-  return a;
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / s;
-}
 
 // Source close to a tall volume (rays through it up to ≈ 65° above the source's plane): the
 // steepest rays have z as their dominant axis, so the slab split is exercised both across the

@@ -1,5 +1,4 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../src/core/rng.js';
 import { getPool } from '../../src/core/pool.js';
 import { parseGeometry, projectionVectors, volumeOrigin, type Geometry } from '../../src/geometry/geometry.js';
 import { backprojectPadded, choosePath, layoutFor, prepareProjections } from '../../src/recon/backproject.js';
@@ -7,6 +6,7 @@ import { backprojectReference, projectionMatrices } from '../../src/recon/projec
 import { josephAdjoint, gridFrom } from '../../src/recon/adjoint.js';
 import { forwardProject } from '../../src/physics/projector.js';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+import { maxRelDiff, randomArray } from './helpers.js';
 
 afterAll(async () => {
   await getPool().close();
@@ -22,23 +22,6 @@ function smallGeometry(extra: Record<string, unknown> = {}, det: Record<string, 
     rotationAxisOffset_um: 0.6,
     ...extra,
   });
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const r = new Rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r.uniform(-1, 1);
-  return a;
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / s;
 }
 
 async function fast(proj: Float32Array, g: Geometry, fdkWeight: boolean, path: 'auto' | 'general' = 'auto'): Promise<{ vol: Float32Array; path: string }> {

@@ -3,6 +3,7 @@
  * its exact cone-beam line integrals and its voxelization, plus small geometry builders.
  * Independent of src/physics on purpose, so recon is checked against a separate implementation.
  */
+import { Rng } from '../../src/core/rng.js';
 import { parseGeometry, projectionVectors, type Geometry, type GeometryInput } from '../../src/geometry/geometry.js';
 
 export interface Ellipsoid {
@@ -138,4 +139,23 @@ export function meanAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number
 
 export function psnr(a: ArrayLike<number>, b: ArrayLike<number>, peak = 2): number {
   return 20 * Math.log10(peak / rmse(a, b));
+}
+
+/** Uniform random values in [−1, 1) from a seed. */
+export function randomArray(n: number, seed: number): Float32Array {
+  const r = new Rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r.uniform(-1, 1);
+  return a;
+}
+
+/** max |a − b| relative to max |b|. */
+export function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return m / s;
 }

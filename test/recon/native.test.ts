@@ -3,7 +3,6 @@
  * kernel variant this CPU can run, and the clean fall-back to the TS kernels without it.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Rng } from '../../src/core/rng.js';
 import { getPool, sharedFloat32 } from '../../src/core/pool.js';
 import { parseGeometry, projectionVectors, volumeOrigin, type Geometry } from '../../src/geometry/geometry.js';
 import { backprojectEngine, backprojectPadded, choosePath, layoutFor, prepareProjections, type BackprojectOptions } from '../../src/recon/backproject.js';
@@ -11,6 +10,7 @@ import { backprojectReference, projectionMatrices } from '../../src/recon/projec
 import { fdk } from '../../src/recon/fdk.js';
 import { NATIVE_VARIANTS, nativeAddon, nativeStatus, tryLoadNative, type NativeVariant } from '../../src/recon/native.js';
 import type { Vec3 } from '../../src/core/volume.js';
+import { maxRelDiff, randomArray } from './helpers.js';
 
 const status = nativeStatus();
 const addon = status.available ? nativeAddon() : null;
@@ -36,23 +36,6 @@ function geometry(det: Record<string, unknown>, volume: Record<string, unknown>,
     rotationAxisOffset_um: 0.6,
     ...extra,
   });
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const r = new Rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r.uniform(-1, 1);
-  return a;
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / s;
 }
 
 async function run(proj: Float32Array, g: Geometry, fdkWeight: boolean, opts: BackprojectOptions = {}): Promise<Float32Array> {
