@@ -119,7 +119,18 @@ export async function runStages(stages: Stage[], opts: RunOptions): Promise<RunR
   if (fromIdx < 0) throw new NanoroiError('E_ARGS', `--from ${opts.from}: no such stage; stages are ${names.join(', ')}`);
   if (toIdx < 0) throw new NanoroiError('E_ARGS', `--to ${opts.to}: no such stage; stages are ${names.join(', ')}`);
   if (toIdx < fromIdx) throw new NanoroiError('E_ARGS', `--from ${opts.from} comes after --to ${opts.to}`);
+  const created = !existsSync(opts.dir);
   await fs.mkdir(opts.dir, { recursive: true });
+  try {
+    return await runSelected(stages, opts, fromIdx, toIdx);
+  } catch (e) {
+    // A run that fails before writing anything leaves no empty run folder behind.
+    if (created) await fs.rmdir(opts.dir).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function runSelected(stages: Stage[], opts: RunOptions, fromIdx: number, toIdx: number): Promise<RunResult> {
   const manifest = await readManifest(opts.dir);
   const ctx: StageContext = { dir: opts.dir, out: (n) => path.join(opts.dir, n) };
   const ran: string[] = [];

@@ -79,6 +79,10 @@ describe('pipeline runner', () => {
     const only = await runStages(makeStages(dir, calls), { dir, version: '1', from: 'b', to: 'b', force: true });
     expect(only.ran).toEqual(['b']);
     await expect(runStages(makeStages(dir, calls), { dir, version: '1', from: 'zzz' })).rejects.toThrow(/no such stage; stages are a, b/);
+    // a run that fails before writing anything leaves no run folder behind
+    const fresh = path.join(dir, 'never');
+    await expect(runStages(makeStages(path.join(dir, 'missing-input-dir'), calls), { dir: fresh, version: '1' })).rejects.toThrow(/needs .*input\.txt, which does not exist/);
+    expect(existsSync(fresh)).toBe(false);
   });
 
   it('canonical JSON ignores key order', () => {
