@@ -142,7 +142,10 @@ async function runSelected(stages: Stage[], opts: RunOptions, fromIdx: number, t
     for (const f of stage.inputs) {
       const abs = resolveIn(opts.dir, f);
       if (!existsSync(abs)) {
-        throw new NanoroiError('E_STATE', `stage ${stage.name} needs ${f}, which does not exist${i > 0 ? `; run the earlier stages first (without --from ${opts.from ?? stage.name})` : ''}`);
+        // A file no stage writes is the user's input: say so plainly.
+        const produced = stages.some((s) => s.outputs.includes(f));
+        if (!produced) throw new NanoroiError('E_IO', `input ${f} does not exist; check the path`);
+        throw new NanoroiError('E_STATE', `stage ${stage.name} needs ${f}, which does not exist; run the earlier stages first (without --from ${opts.from ?? stage.name})`);
       }
       inputs[f] = await hashFile(abs);
     }

@@ -81,7 +81,7 @@ describe('pipeline runner', () => {
     await expect(runStages(makeStages(dir, calls), { dir, version: '1', from: 'zzz' })).rejects.toThrow(/no such stage; stages are a, b/);
     // a run that fails before writing anything leaves no run folder behind
     const fresh = path.join(dir, 'never');
-    await expect(runStages(makeStages(path.join(dir, 'missing-input-dir'), calls), { dir: fresh, version: '1' })).rejects.toThrow(/needs .*input\.txt, which does not exist/);
+    await expect(runStages(makeStages(path.join(dir, 'missing-input-dir'), calls), { dir: fresh, version: '1' })).rejects.toThrow(/input .*input\.txt does not exist; check the path/);
     expect(existsSync(fresh)).toBe(false);
   });
 
