@@ -73,6 +73,11 @@ export const DatasetSpecSchema = z
       .prefault({}),
     /** Cathode phantom parameters common to all samples (shape and voxel come from the spec). */
     phantom: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * Kinds of scene to cycle through: sample i takes variants[i mod n], whose top-level phantom
+     * keys (e.g. `pillar`, `pedestal`, `cap`) replace the common ones. Empty: one kind of scene.
+     */
+    variants: z.array(z.record(z.string(), z.unknown())).max(100).default([]),
     /** Ranges drawn uniformly per sample. */
     vary: z
       .object({
@@ -134,6 +139,7 @@ export function parseDatasetSpec(json: unknown, what = 'dataset spec'): DatasetS
   // Check the common phantom parameters now, not at sample 37.
   const shape = typeof spec.size === 'number' ? [spec.size, spec.size, spec.size] : spec.size;
   parsePhantomParams({ ...spec.phantom, shape, voxel_um: spec.voxel_um }, `${what}.phantom`);
+  spec.variants.forEach((v, k) => parsePhantomParams({ ...spec.phantom, ...v, shape, voxel_um: spec.voxel_um }, `${what}.variants.${k}`));
   return spec;
 }
 
@@ -191,7 +197,8 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
     const seed = sampleSeed(spec.seed, i);
     const rng = new Rng(`${String(seed)}/dataset-vary`);
     const draw = (r: readonly [number, number] | undefined, fallback: number): number => (r ? rng.uniform(r[0], r[1]) : fallback);
-    const base = CathodePhantomSchema.parse({ ...spec.phantom, shape, voxel_um: spec.voxel_um });
+    const variant = spec.variants.length ? spec.variants[i % spec.variants.length] : {};
+    const base = CathodePhantomSchema.parse({ ...spec.phantom, ...variant, shape, voxel_um: spec.voxel_um });
     const v = spec.vary;
     const params = {
       ...base,

@@ -112,6 +112,20 @@ describe('dataset make', () => {
     expect(msg({ ...base, vary: { volumeFraction: [0.7, 0.9] } })).toMatch(/spec\.json\.vary\.volumeFraction: values must lie in \[0\.05, 0\.75\]/);
     expect(msg({ ...base, phantom: { particles: { sigmaG: 0.5 } } })).toMatch(/spec\.json\.phantom\.particles\.sigmaG: must be between 1 and 3/);
     expect(msg({ ...base, name: 'a b' })).toMatch(/spec\.json\.name/);
+    expect(msg({ ...base, variants: [{}, { pillar: { shape: 'hexagon' } }] })).toMatch(/spec\.json\.variants\.1\.pillar\.shape/);
+  });
+
+  it('cycles through scene variants: sample i takes variants[i mod n]', async () => {
+    const base = JSON.parse(readFileSync(specFile, 'utf8'));
+    const spec = parseDatasetSpec({ ...base, name: 'variants', variants: [{ pillar: { shape: 'cylinder' } }, { pillar: { shape: 'square' }, pedestal: { enabled: true } }] }, 'spec');
+    const out = path.join(root, 'variants');
+    const m = await makeDataset(spec, out);
+    const shapes = m.samples.map((smp) => {
+      const t = parseTruth(JSON.parse(readFileSync(path.join(out, smp.truth), 'utf8')));
+      const p = t.generator.params as { pillar: { shape: string }; pedestal: { enabled: boolean } };
+      return `${p.pillar.shape}/${p.pedestal.enabled}`;
+    });
+    expect(shapes).toEqual(['cylinder/false', 'square/true', 'cylinder/false']);
   });
 
   it('the shipped specs parse, and heldout differs from train-small in seeds and generator settings', async () => {
