@@ -63,6 +63,15 @@ describe('nanoroi train / segment (CLI)', () => {
     expect(Math.max(...lab.data)).toBeLessThanOrEqual(3);
     const pm = (await readVolume(path.join(tmp, 'seg/p.micropore.nrrd'))).volume;
     expect(pm.data.length).toBe(24 ** 3);
+    // p.nrrd is each voxel's confidence in its predicted class, and propose reads it
+    const conf = (await readVolume(path.join(tmp, 'seg/p.nrrd'))).volume;
+    const pc = [null, (await readVolume(path.join(tmp, 'seg/p.particle.nrrd'))).volume, pm, (await readVolume(path.join(tmp, 'seg/p.crack.nrrd'))).volume];
+    for (let i = 0; i < conf.data.length; i += 97) {
+      const k = lab.data[i];
+      const expected = k === 0 ? 1 - (pc[1]!.data[i] + pc[2]!.data[i] + pc[3]!.data[i]) : pc[k]!.data[i];
+      expect(conf.data[i]).toBeCloseTo(expected, 4);
+    }
+    expect(await run(['propose', out, '--out', path.join(tmp, 'seg/rois.json'), '--probabilities', path.join(tmp, 'seg/p.nrrd'), '-q'])).toBe(0);
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--model', path.join(tmp, 'models/clitest.onnx'), '--overlap', '1', '-q'])).toBe(2);
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--model', path.join(tmp, 'nope.onnx'), '-q'])).toBe(2);
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--method', 'classical', '--tta', '-q'])).toBe(2);

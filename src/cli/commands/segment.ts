@@ -20,7 +20,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'label volume to write (.nrrd or .tif, uint8)' })
       .option('method', { type: 'string', choices: ['model', 'classical'], default: 'model', describe: 'U-Net model or classical baseline' })
       .option('model', { type: 'string', describe: 'ONNX model (default: models/bundled.onnx)' })
-      .option('probabilities', { type: 'string', describe: 'also write per-class probabilities: PROBS.nrrd → PROBS.particle.nrrd, PROBS.micropore.nrrd, PROBS.crack.nrrd (float32)' })
+      .option('probabilities', { type: 'string', describe: 'also write PROBS.nrrd (confidence of each voxel\'s predicted class, for propose --probabilities) and per-class PROBS.particle/.micropore/.crack.nrrd (float32)' })
       .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower)' })
       .option('overlap', { type: 'number', default: 0.25, describe: 'window overlap fraction, 0 ≤ overlap < 1 (0.5 as nnU-Net: best quality, 2–3× slower)' })
       .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s training patch)' }),
@@ -58,6 +58,10 @@ export const command: CommandModule<object, SegmentArgs> = {
       for (let k = 1; k < names.length; k++) {
         await writeVolume(`${stem}.${names[k]}${ext}`, { ...r.labels, data: r.probabilities![k] }, { keyValues: { ...kv, nanoroi_class: names[k] }, content: `nanoroi probability of ${names[k]}` });
       }
+      // PROBS itself: each voxel's confidence in its predicted class — what `propose --probabilities` reads.
+      const conf = new Float32Array(r.labels.data.length);
+      for (let i = 0; i < conf.length; i++) conf[i] = r.probabilities![r.labels.data[i]][i];
+      await writeVolume(args.probabilities, { ...r.labels, data: conf }, { keyValues: kv, content: 'nanoroi model confidence of the predicted class' });
     }
     await writeVolume(args.out, r.labels, { gzip: true, keyValues: kv, content: 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack' });
     const total = r.labels.data.length;
