@@ -244,8 +244,13 @@ export function projectViews(t: ProjectTask): number {
 /**
  * The plain reference: the same maths written the obvious way — every plane of the dominant axis,
  * every sample bounds-checked. Slow; the oracle for tests and the benchmark's reference.
+ *
+ * Walks the ray from S to P (µm) and calls `visit(index, w)` for every voxel it samples with its
+ * bilinear weight; every weight is then scaled by the step length len/|r_d| (µm), returned as its
+ * two parts (null for a degenerate ray). The forward projection and its exact adjoint below both
+ * use this one walk.
  */
-export function referenceRay(f: Float32Array, g: Grid, S: [number, number, number], P: [number, number, number]): number {
+function referenceRayWalk(g: Grid, S: ArrayLike<number>, P: ArrayLike<number>, visit: (index: number, w: number) => void): { len: number; rd: number } | null {
   // Index coordinates of source and pixel.
   const s = [(S[0] - g.ox) / g.sx, (S[1] - g.oy) / g.sy, (S[2] - g.oz) / g.sz];
   const r = [(P[0] - S[0]) / g.sx, (P[1] - S[1]) / g.sy, (P[2] - S[2]) / g.sz];
@@ -255,8 +260,7 @@ export function referenceRay(f: Float32Array, g: Grid, S: [number, number, numbe
   const ad = [Math.abs(r[0]), Math.abs(r[1]), Math.abs(r[2])];
   const d = ad[0] >= ad[1] && ad[0] >= ad[2] ? 0 : ad[1] >= ad[2] ? 1 : 2;
   const [a, b] = d === 0 ? [1, 2] : d === 1 ? [0, 2] : [0, 1];
-  if (r[d] === 0) return 0;
-  let sum = 0;
+  if (r[d] === 0) return null;
   for (let i = 0; i < n[d]; i++) {
     const t = (i - s[d]) / r[d];
     if (t < 0 || t > 1) continue;
@@ -274,10 +278,25 @@ export function referenceRay(f: Float32Array, g: Grid, S: [number, number, numbe
     ];
     for (const [ja, jb, w] of corners) {
       if (ja < 0 || ja >= n[a] || jb < 0 || jb >= n[b]) continue;
-      sum += w * f[i * stride[d] + ja * stride[a] + jb * stride[b]];
+      visit(i * stride[d] + ja * stride[a] + jb * stride[b], w);
     }
   }
-  return (sum * len) / Math.abs(r[d]);
+  return { len, rd: Math.abs(r[d]) };
+}
+
+export function referenceRay(f: Float32Array, g: Grid, S: [number, number, number], P: [number, number, number]): number {
+  let sum = 0;
+  const step = referenceRayWalk(g, S, P, (i, w) => {
+    sum += w * f[i];
+  });
+  return step ? (sum * step.len) / step.rd : 0;
+}
+
+/** Centre of sub-pixel (ku, kv) of pixel (iu, iv), supersampled ss × ss. */
+function referenceSamplePoint(pv: ProjectionVectors, cols: number, rows: number, iu: number, iv: number, ku: number, kv: number, ss: number): [number, number, number] {
+  const tu = iu - (cols - 1) / 2 + (ku + 0.5) / ss - 0.5;
+  const tv = iv - (rows - 1) / 2 + (kv + 0.5) / ss - 0.5;
+  return [0, 1, 2].map((k) => pv.det[k] + tu * pv.u[k] + tv * pv.v[k]) as [number, number, number];
 }
 
 /** Reference projection of one view (same layout as projectView). */
@@ -287,12 +306,7 @@ export function referenceProjectView(f: Float32Array, g: Grid, pv: ProjectionVec
     for (let iu = 0; iu < cols; iu++) {
       let acc = 0;
       for (let kv = 0; kv < ss; kv++) {
-        for (let ku = 0; ku < ss; ku++) {
-          const tu = iu - (cols - 1) / 2 + (ku + 0.5) / ss - 0.5;
-          const tv = iv - (rows - 1) / 2 + (kv + 0.5) / ss - 0.5;
-          const P: [number, number, number] = [0, 1, 2].map((k) => pv.det[k] + tu * pv.u[k] + tv * pv.v[k]) as [number, number, number];
-          acc += referenceRay(f, g, pv.src, P);
-        }
+        for (let ku = 0; ku < ss; ku++) acc += referenceRay(f, g, pv.src, referenceSamplePoint(pv, cols, rows, iu, iv, ku, kv, ss));
       }
       out[outOffset + iv * cols + iu] = acc / (ss * ss);
     }
@@ -306,47 +320,20 @@ export function referenceProjectView(f: Float32Array, g: Grid, pv: ProjectionVec
  */
 export function referenceBackProjectView(vol: Float32Array | Float64Array, g: Grid, pv: ProjectionVectors, cols: number, rows: number, proj: ArrayLike<number>, projOffset: number, supersample = 1): void {
   const ss = Math.max(1, Math.floor(supersample));
-  const n = [g.nx, g.ny, g.nz];
-  const stride = [1, g.nx, g.nx * g.ny];
-  const sp = [g.sx, g.sy, g.sz];
-  const org = [g.ox, g.oy, g.oz];
+  const weights: { index: number; w: number }[] = [];
   for (let iv = 0; iv < rows; iv++) {
     for (let iu = 0; iu < cols; iu++) {
       const value = proj[projOffset + iv * cols + iu] / (ss * ss);
       if (value === 0) continue;
       for (let kv = 0; kv < ss; kv++) {
         for (let ku = 0; ku < ss; ku++) {
-          const tu = iu - (cols - 1) / 2 + (ku + 0.5) / ss - 0.5;
-          const tv = iv - (rows - 1) / 2 + (kv + 0.5) / ss - 0.5;
-          const P = [0, 1, 2].map((k) => pv.det[k] + tu * pv.u[k] + tv * pv.v[k]);
-          const s = [0, 1, 2].map((k) => (pv.src[k] - org[k]) / sp[k]);
-          const r = [0, 1, 2].map((k) => (P[k] - pv.src[k]) / sp[k]);
-          const len = Math.hypot(P[0] - pv.src[0], P[1] - pv.src[1], P[2] - pv.src[2]);
-          const ad = r.map(Math.abs);
-          const d = ad[0] >= ad[1] && ad[0] >= ad[2] ? 0 : ad[1] >= ad[2] ? 1 : 2;
-          const [a, b] = d === 0 ? [1, 2] : d === 1 ? [0, 2] : [0, 1];
-          if (r[d] === 0) continue;
-          const step = (len / Math.abs(r[d])) * value;
-          for (let i = 0; i < n[d]; i++) {
-            const t = (i - s[d]) / r[d];
-            if (t < 0 || t > 1) continue;
-            const fa = s[a] + t * r[a];
-            const fb = s[b] + t * r[b];
-            const ia = Math.floor(fa);
-            const ib = Math.floor(fb);
-            const wa = fa - ia;
-            const wb = fb - ib;
-            const corners: [number, number, number][] = [
-              [ia, ib, (1 - wa) * (1 - wb)],
-              [ia + 1, ib, wa * (1 - wb)],
-              [ia, ib + 1, (1 - wa) * wb],
-              [ia + 1, ib + 1, wa * wb],
-            ];
-            for (const [ja, jb, w] of corners) {
-              if (ja < 0 || ja >= n[a] || jb < 0 || jb >= n[b]) continue;
-              vol[i * stride[d] + ja * stride[a] + jb * stride[b]] += w * step;
-            }
-          }
+          weights.length = 0;
+          const walk = referenceRayWalk(g, pv.src, referenceSamplePoint(pv, cols, rows, iu, iv, ku, kv, ss), (index, w) => {
+            weights.push({ index, w });
+          });
+          if (!walk) continue;
+          const step = (walk.len / walk.rd) * value;
+          for (const { index, w } of weights) vol[index] += w * step;
         }
       }
     }
