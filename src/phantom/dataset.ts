@@ -88,6 +88,14 @@ export const DatasetSpecSchema = z
         cracksPerParticle: range(0, 20).optional(),
         noise: range(0, 10).optional(),
         blurFwhm_um: range(0, 10).optional(),
+        /**
+         * volumeSource "reconstruction": the scan itself varies per sample — number of views
+         * (rounded), exposure per view and source spot — so a set spans acquisition doses and
+         * resolutions (the paper's outlook trades them against time).
+         */
+        projections: range(8, 4000).optional(),
+        exposure_s: range(0.001, 1e5).optional(),
+        spotSize_um: range(0.001, 10).optional(),
       })
       .strict()
       .prefault({}),
@@ -136,6 +144,10 @@ export function parseDatasetSpec(json: unknown, what = 'dataset spec'): DatasetS
   if (spec.volumeSource === 'reconstruction' && typeof spec.size !== 'number' && !(spec.size[0] === spec.size[1] && spec.size[1] === spec.size[2])) {
     throw new NanoroiError('E_SCHEMA', `${what}.size: volumeSource "reconstruction" simulates an N×N detector for an N³ volume; give one number`);
   }
+  const v = spec.vary;
+  if (spec.volumeSource !== 'reconstruction' && (v.projections || v.exposure_s || v.spotSize_um)) {
+    throw new NanoroiError('E_SCHEMA', `${what}.vary: projections, exposure_s and spotSize_um describe a simulated scan; they need "volumeSource": "reconstruction"`);
+  }
   // Check the common phantom parameters now, not at sample 37.
   const shape = typeof spec.size === 'number' ? [spec.size, spec.size, spec.size] : spec.size;
   parsePhantomParams({ ...spec.phantom, shape, voxel_um: spec.voxel_um }, `${what}.phantom`);
@@ -158,7 +170,9 @@ async function sha256File(file: string): Promise<string> {
  * Poisson counting) and reconstruct it. Physics and reconstruction load lazily: only this path
  * needs them.
  */
-async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec, seed: number | string, energy_keV: number): Promise<Volume<Float32Array>> {
+type Scan = Pick<DatasetSpec['reconstruction'], 'projections' | 'exposure_s' | 'spotSize_um'>;
+
+async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec, scan: Scan, seed: number | string, energy_keV: number): Promise<Volume<Float32Array>> {
   const [{ simulationGeometry }, { forwardProject }, { acquire }, { reconstruct }, { removeRings }] = await Promise.all([
     import('./simulate.js'),
     import('../physics/projector.js'),
@@ -166,7 +180,7 @@ async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec,
     import('../recon/reconstruct.js'),
     import('../recon/rings.js'),
   ]);
-  const r = spec.reconstruction;
+  const r = { ...spec.reconstruction, ...scan };
   const geom = simulationGeometry(truth.shape[0], spec.voxel_um, r.projections, energy_keV);
   const li = await forwardProject(truth, geom);
   const acq = await acquire(li, geom, {
@@ -213,11 +227,18 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
     };
     const noise = draw(v.noise, spec.degrade.noise);
     const blur = draw(v.blurFwhm_um, spec.degrade.blurFwhm_um);
+    // Drawn after the older ranges, so specs without these ranges keep their bytes.
+    const R = spec.reconstruction;
+    const scan: Scan = {
+      projections: v.projections ? Math.round(draw(v.projections, R.projections)) : R.projections,
+      exposure_s: draw(v.exposure_s, R.exposure_s),
+      spotSize_um: v.spotSize_um ? draw(v.spotSize_um, 0) : R.spotSize_um,
+    };
     const ph = await generateCathodePhantom(params, seed);
     const muRef = ph.truth.phases[PHASE.LCO].mu_per_um;
     const vol =
       spec.volumeSource === 'reconstruction'
-        ? await reconstructSample(ph.attenuation, spec, seed, params.energy_keV)
+        ? await reconstructSample(ph.attenuation, spec, scan, seed, params.energy_keV)
         : degradeVolume(ph.attenuation, { blurFwhm_um: blur, noise, signalDependence: spec.degrade.signalDependence, reference_per_um: muRef, seed });
     const dir = `${splits[i]}/${spec.name}-${String(i).padStart(width, '0')}`;
     const drawn: Record<string, number> = {
@@ -229,6 +250,10 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
     };
     // blur and noise describe the degraded truth; a reconstruction gets them from the simulated scan
     if (spec.volumeSource === 'degraded-truth') Object.assign(drawn, { noise, blurFwhm_um: blur });
+    else {
+      Object.assign(drawn, { projections: scan.projections, exposure_s: scan.exposure_s });
+      if (scan.spotSize_um !== undefined) drawn.spotSize_um = scan.spotSize_um;
+    }
     // A sample's three files appear together (or not at all).
     const { files } = await withStagedFolder(path.join(outDir, dir), async (st) => {
       await writeVolume(st.file('volume.nrrd'), vol, {
@@ -236,7 +261,7 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
         content: spec.volumeSource === 'reconstruction' ? `reconstruction (${spec.reconstruction.algorithm}) of simulated projections, 1/µm` : 'simulated reconstruction (degraded truth), 1/µm',
         keyValues:
           spec.volumeSource === 'reconstruction'
-            ? { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_projections: String(spec.reconstruction.projections), nanoroi_exposure_s: String(spec.reconstruction.exposure_s) }
+            ? { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_projections: String(scan.projections), nanoroi_exposure_s: String(scan.exposure_s), ...(scan.spotSize_um !== undefined ? { nanoroi_spot_um: String(scan.spotSize_um) } : {}) }
             : { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_blur_fwhm_um: String(blur), nanoroi_noise: String(noise) },
       });
       await writeVolume(st.file('labels.nrrd'), ph.labels, { gzip: spec.gzip, content: 'labels: 0 background, 1 particle, 2 micropore, 3 crack' });

@@ -37,6 +37,8 @@ export interface SampleRef {
   labels: string;
   split: 'train' | 'val' | 'test';
   labelMap?: Record<string, number>;
+  /** The simulator's truth.json for the sample, when the manifest names one (object-level scores by planted size). */
+  truth?: string;
   manifest: string;
 }
 
@@ -46,7 +48,8 @@ export async function readManifests(files: string[]): Promise<SampleRef[]> {
     const m = parseWith(ManifestSchema, await readJsonFile(f), f);
     const dir = path.dirname(f);
     for (const s of m.samples) {
-      out.push({ volume: path.resolve(dir, s.volume), labels: path.resolve(dir, s.labels), split: s.split, labelMap: s.labelMap, manifest: f });
+      const truth = typeof s.truth === 'string' && s.truth ? path.resolve(dir, s.truth) : undefined;
+      out.push({ volume: path.resolve(dir, s.volume), labels: path.resolve(dir, s.labels), split: s.split, labelMap: s.labelMap, ...(truth ? { truth } : {}), manifest: f });
     }
   }
   return out;

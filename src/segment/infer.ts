@@ -19,6 +19,7 @@ import { Progress } from '../core/progress.js';
 import type { Vec3, Volume } from '../core/volume.js';
 import { applyWindow, intensityWindow, type IntensityWindow } from './normalize.js';
 import { readOnnxMeta, ONNX_INPUT, ONNX_OUTPUT, type OnnxMeta } from './onnx-export.js';
+import { postprocessLabels, type PostprocessOptions, type PostprocessStats } from './postprocess.js';
 
 /** Predict one batch: input [b, 1, wz, wy, wx] → probabilities [b, K, wz, wy, wx]. */
 export type WindowPredictor = (input: Float32Array, batch: number, win: Vec3) => Promise<Float32Array>;
@@ -269,6 +270,8 @@ export interface SegmentOptions {
   threads?: number;
   batch?: number;
   quiet?: boolean;
+  /** Prune defect components that are not wrapped in particle or are too small (default on; false: the raw argmax). */
+  postprocess?: PostprocessOptions | false;
 }
 
 export interface SegmentInfo {
@@ -281,6 +284,8 @@ export interface SegmentInfo {
   intensityWindow: IntensityWindow;
   seconds: number;
   counts: number[];
+  /** What post-processing removed (absent when it was off). */
+  postprocess?: PostprocessStats;
 }
 
 export interface SegmentResult {
@@ -306,12 +311,15 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     const progress = new Progress('segment', windowCount(vol.shape, win, overlap, tta), { quiet: opts.quiet });
     const r = await slidingWindow(norm, vol.shape, m.predict, { window: win, overlap, tta, classes: m.meta.classes.length, probabilities: opts.probabilities ?? false, batch: opts.batch, progress });
     progress.finish();
+    let labels: Volume<Uint8Array> = { data: r.labels, shape: [...vol.shape] as Vec3, spacing_um: [...vol.spacing_um] as Vec3, origin_um: [...vol.origin_um] as Vec3 };
+    let pp: PostprocessStats | undefined;
+    if (opts.postprocess !== false) ({ labels, stats: pp } = postprocessLabels(labels, opts.postprocess ?? {}));
     const counts = new Array(m.meta.classes.length).fill(0);
-    for (let i = 0; i < r.labels.length; i++) counts[r.labels[i]]++;
+    for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]]++;
     return {
-      labels: { data: r.labels, shape: [...vol.shape] as Vec3, spacing_um: [...vol.spacing_um] as Vec3, origin_um: [...vol.origin_um] as Vec3 },
+      labels,
       probabilities: r.probabilities,
-      info: { model: file, modelName: m.meta.name, window: win, overlap, tta, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts },
+      info: { model: file, modelName: m.meta.name, window: win, overlap, tta, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts, ...(pp ? { postprocess: pp } : {}) },
     };
   } finally {
     await m.release();

@@ -12,6 +12,11 @@ export interface HeldOutScore {
     micropore: { recall: number | null; precision: number | null; f1: number | null };
     crack: { recall: number | null; precision: number | null; f1: number | null };
   };
+  /**
+   * Planted micropores larger than 0.3 µm (the issue's bar) and how many were found; present when
+   * the sample has a truth.json. Pooled over samples in the mean, since a volume may hold only a few.
+   */
+  poresOver300nm?: { truth: number; detected: number; recall: number | null };
   seconds: number;
 }
 
@@ -50,19 +55,31 @@ export interface ModelCard {
     loss: unknown;
     lastEpoch: unknown;
   };
-  heldOut: { samples: HeldOutSample[]; mean: { model: HeldOutScore; classical: HeldOutScore | null } } | null;
+  heldOut: { manifests?: string[]; samples: HeldOutSample[]; mean: { model: HeldOutScore; classical: HeldOutScore | null } } | null;
   notes: string[];
 }
 
 const nn = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
+/** Truth micropores above this equivalent diameter must be found (issue 6: recall ≥ 0.95). */
+export const LARGE_PORE_UM = 0.3;
+
 export function scoreFromReport(r: EvalReport, seconds: number): HeldOutScore {
+  const bins = r.objects.micropore.bins;
+  let large: HeldOutScore['poresOver300nm'];
+  if (bins) {
+    let truth = 0;
+    let detected = 0;
+    for (const b of bins) if (b.lo_um >= LARGE_PORE_UM - 1e-9) ((truth += b.truth), (detected += b.detected));
+    large = { truth, detected, recall: truth ? detected / truth : null };
+  }
   return {
     dice: { particle: nn(r.classes.particle.dice), micropore: nn(r.classes.micropore.dice), crack: nn(r.classes.crack.dice), defect: nn(r.classes.defect.dice) },
     objects: {
       micropore: { recall: nn(r.objects.micropore.recall), precision: nn(r.objects.micropore.precision), f1: nn(r.objects.micropore.f1) },
       crack: { recall: nn(r.objects.crack.recall), precision: nn(r.objects.crack.precision), f1: nn(r.objects.crack.f1) },
     },
+    ...(large ? { poresOver300nm: large } : {}),
     seconds,
   };
 }
@@ -79,8 +96,16 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
       micropore: { recall: m((s) => s.objects.micropore.recall), precision: m((s) => s.objects.micropore.precision), f1: m((s) => s.objects.micropore.f1) },
       crack: { recall: m((s) => s.objects.crack.recall), precision: m((s) => s.objects.crack.precision), f1: m((s) => s.objects.crack.f1) },
     },
+    ...pooledLarge(scores),
     seconds: scores.reduce((a, s) => a + s.seconds, 0) / Math.max(1, scores.length),
   };
+}
+
+function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
+  if (!scores.length || !scores.every((s) => s.poresOver300nm)) return {};
+  const truth = scores.reduce((a, s) => a + s.poresOver300nm!.truth, 0);
+  const detected = scores.reduce((a, s) => a + s.poresOver300nm!.detected, 0);
+  return { poresOver300nm: { truth, detected, recall: truth ? detected / truth : null } };
 }
 
 export function buildModelCard(args: {
@@ -93,6 +118,8 @@ export function buildModelCard(args: {
   tfjsDir?: string;
   hardware: string;
   heldOut: HeldOutSample[] | null;
+  /** Manifests the held-out samples came from (as written in the card). */
+  heldOutManifests?: string[];
   notes?: string[];
 }): ModelCard {
   const { cfg, result } = args;
@@ -127,6 +154,7 @@ export function buildModelCard(args: {
     },
     heldOut: args.heldOut
       ? {
+          ...(args.heldOutManifests ? { manifests: args.heldOutManifests } : {}),
           samples: args.heldOut,
           mean: {
             model: meanScore(args.heldOut.map((s) => s.model)),
@@ -139,6 +167,37 @@ export function buildModelCard(args: {
 }
 
 const f3 = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3));
+
+/** The bars a shipped model must clear on held-out data (issue 6), each against the baseline too. */
+export const TARGETS = { microporeDice: 0.85, crackDice: 0.7, poreRecallOver300nm: 0.95 } as const;
+
+export interface TargetCheck {
+  figure: string;
+  target: number;
+  model: number | null;
+  classical: number | null;
+  meetsTarget: boolean;
+  beatsBaseline: boolean;
+}
+
+export function checkTargets(model: HeldOutScore, classical: HeldOutScore | null): TargetCheck[] {
+  const rows: [string, number, (s: HeldOutScore) => number | null | undefined][] = [
+    ['micropore Dice', TARGETS.microporeDice, (s) => s.dice.micropore],
+    ['crack Dice', TARGETS.crackDice, (s) => s.dice.crack],
+    [`micropore recall > ${LARGE_PORE_UM} µm`, TARGETS.poreRecallOver300nm, (s) => s.poresOver300nm?.recall],
+  ];
+  return rows.map(([figure, target, get]) => {
+    const m = get(model) ?? null;
+    const c = classical ? (get(classical) ?? null) : null;
+    return { figure, target, model: m, classical: c, meetsTarget: m !== null && m >= target, beatsBaseline: m !== null && (c === null || m > c) };
+  });
+}
+
+function targetLines(model: HeldOutScore, classical: HeldOutScore | null): string[] {
+  const L = ['Against the bars for a bundled model:', '', '| figure | target | model | classical | meets target | beats baseline |', '|---|---|---|---|---|---|'];
+  for (const t of checkTargets(model, classical)) L.push(`| ${t.figure} | ≥ ${t.target} | ${f3(t.model)} | ${f3(t.classical)} | ${t.meetsTarget ? 'yes' : 'no'} | ${t.beatsBaseline ? 'yes' : 'no'} |`);
+  return L;
+}
 
 export function modelCardMarkdown(c: ModelCard): string {
   const L: string[] = [];
@@ -159,11 +218,13 @@ export function modelCardMarkdown(c: ModelCard): string {
   else {
     const row = (name: string, s: HeldOutScore | null) =>
       s
-        ? `| ${name} | ${f3(s.dice.particle)} | ${f3(s.dice.micropore)} | ${f3(s.dice.crack)} | ${f3(s.dice.defect)} | ${f3(s.objects.micropore.recall)} / ${f3(s.objects.micropore.precision)} | ${f3(s.objects.crack.recall)} / ${f3(s.objects.crack.precision)} | ${s.seconds.toFixed(1)} |`
-        : `| ${name} | – | – | – | – | – | – | – |`;
-    L.push(`Mean over ${c.heldOut.samples.length} test volumes (voxel Dice; object recall / precision):`, '');
-    L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|');
+        ? `| ${name} | ${f3(s.dice.particle)} | ${f3(s.dice.micropore)} | ${f3(s.dice.crack)} | ${f3(s.dice.defect)} | ${f3(s.objects.micropore.recall)} / ${f3(s.objects.micropore.precision)} | ${s.poresOver300nm ? `${f3(s.poresOver300nm.recall)} (${s.poresOver300nm.detected}/${s.poresOver300nm.truth})` : '–'} | ${f3(s.objects.crack.recall)} / ${f3(s.objects.crack.precision)} | ${s.seconds.toFixed(1)} |`
+        : `| ${name} | – | – | – | – | – | – | – | – |`;
+    L.push(`Mean over ${c.heldOut.samples.length} test volumes (voxel Dice; object recall / precision; pores > ${LARGE_PORE_UM} µm pooled over the volumes):`, '');
+    if (c.heldOut.manifests?.length) L.push(`Test volumes: the test split of ${c.heldOut.manifests.map((m) => `\`${m}\``).join(', ')}.`, '');
+    L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | micropores > 0.3 µm recall | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|---|');
     L.push(row('U-Net (this model)', c.heldOut.mean.model), row('classical baseline', c.heldOut.mean.classical), '');
+    L.push(...targetLines(c.heldOut.mean.model, c.heldOut.mean.classical), '');
   }
   if (c.notes.length) L.push('## Notes', '', ...c.notes.map((n) => `- ${n}`), '');
   return L.join('\n') + '\n';

@@ -1,8 +1,12 @@
 /**
  * Patch sampling for training. Micropores and cracks are well under 1 % of the voxels, so a
  * uniformly drawn patch rarely shows one; as in nnU-Net a fixed share of the patches is centred
- * (with jitter) on a voxel of a rare class, the rest are drawn uniformly. Patches reaching past a
- * volume edge are filled by edge replication, so volumes smaller than the patch still work.
+ * (with jitter) on a voxel of a rare class, the rest are drawn uniformly. Optionally a further share
+ * is centred on *bright background* — background voxels at least as bright as the volume's median
+ * particle voxel: a steel pedestal, a Pt cap, metal streaks. They fill a few % of a scan, so
+ * uniform draws hardly show them, yet a network that has not learnt them calls them particle and
+ * the dark halo around them crack. Patches reaching past a volume edge are filled by edge
+ * replication, so volumes smaller than the patch still work.
  */
 import { z } from 'zod';
 import { NanoroiError } from '../core/errors.js';
@@ -18,8 +22,11 @@ export const PatchSchema = z
     foregroundShare: z.number().min(0).max(1).default(0.5),
     /** Classes that count as "rare" for that share. */
     rareClasses: z.array(z.number().int().min(1).max(NUM_CLASSES - 1)).default([2, 3]),
+    /** Share of patches centred on bright background (pedestal, cap); foregroundShare + this ≤ 1. */
+    brightBackgroundShare: z.number().min(0).max(1).default(0),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.foregroundShare + c.brightBackgroundShare <= 1 + 1e-12, { message: 'foregroundShare + brightBackgroundShare must not exceed 1', path: ['brightBackgroundShare'] });
 export type PatchConfig = z.output<typeof PatchSchema>;
 
 /** A labelled volume ready for sampling: normalized image, labels 0–3, voxel lists of rare classes. */
@@ -30,6 +37,8 @@ export interface TrainVolume {
   shape: Vec3;
   /** Flat indices of the voxels of each class (only rare classes are filled). */
   classVoxels: (Uint32Array | null)[];
+  /** Flat indices of background voxels at least as bright as the median particle voxel. */
+  brightBackground: Uint32Array;
 }
 
 export function prepareTrainVolume(name: string, image: Float32Array, labels: Uint8Array, shape: Vec3, rareClasses: number[]): TrainVolume {
@@ -48,7 +57,23 @@ export function prepareTrainVolume(name: string, image: Float32Array, labels: Ui
     const arr = classVoxels[labels[i]];
     if (arr) arr[fill[labels[i]]++] = i;
   }
-  return { name, image, labels, shape, classVoxels };
+  return { name, image, labels, shape, classVoxels, brightBackground: brightBackgroundVoxels(image, labels, counts[1]) };
+}
+
+/** Background voxels ≥ the median grey of the particle voxels (none when there is no particle). */
+function brightBackgroundVoxels(image: Float32Array, labels: Uint8Array, particles: number): Uint32Array {
+  if (particles === 0) return new Uint32Array(0);
+  const p = new Float32Array(particles);
+  let k = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 1) p[k++] = image[i];
+  p.sort();
+  const median = p[Math.floor(particles / 2)];
+  let m = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 && image[i] >= median) m++;
+  const out = new Uint32Array(m);
+  m = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === 0 && image[i] >= median) out[m++] = i;
+  return out;
 }
 
 /** Start corner of a patch of `size` whose centre is near `centre` (jitter ±size/4), kept inside when it fits. */
@@ -67,7 +92,7 @@ function startUniform(size: number, len: number, rng: Rng): number {
 export interface PatchDraw {
   volume: number;
   start: Vec3;
-  /** The rare class the patch was centred on, or -1 for a uniform draw. */
+  /** The rare class the patch was centred on, 0 for bright background, or -1 for a uniform draw. */
   centredOn: number;
 }
 
@@ -83,7 +108,18 @@ export class PatchSampler {
 
   draw(rng: Rng): PatchDraw {
     const size = this.cfg.size;
-    if (rng.next() < this.cfg.foregroundShare) {
+    // One uniform number picks the kind of patch, so a config without bright-background patches
+    // draws exactly as before (resumed runs stay reproducible).
+    const u = rng.next();
+    if (u >= this.cfg.foregroundShare && u < this.cfg.foregroundShare + this.cfg.brightBackgroundShare) {
+      const counts = this.volumes.map((v) => v.brightBackground.length);
+      if (counts.some((c) => c > 0)) {
+        const vi = pickWeighted(counts, rng);
+        const vol = this.volumes[vi];
+        return { volume: vi, ...this.around(vol, vol.brightBackground[rng.int(0, vol.brightBackground.length - 1)], rng), centredOn: 0 };
+      }
+    }
+    if (u < this.cfg.foregroundShare) {
       // Pick a rare class present somewhere, then a volume in proportion to its voxels of that class.
       const present = this.cfg.rareClasses.filter((c) => this.volumes.some((v) => (v.classVoxels[c]?.length ?? 0) > 0));
       if (present.length > 0) {
@@ -107,6 +143,15 @@ export class PatchSampler {
     const vi = pickWeighted(this.weights, rng);
     const vol = this.volumes[vi];
     return { volume: vi, start: [startUniform(size[0], vol.shape[0], rng), startUniform(size[1], vol.shape[1], rng), startUniform(size[2], vol.shape[2], rng)], centredOn: -1 };
+  }
+
+  private around(vol: TrainVolume, idx: number, rng: Rng): { start: Vec3 } {
+    const size = this.cfg.size;
+    const [nz, ny, nx] = vol.shape;
+    const z = Math.floor(idx / (ny * nx));
+    const y = Math.floor(idx / nx) % ny;
+    const x = idx % nx;
+    return { start: [startAround(z, size[0], nz, rng), startAround(y, size[1], ny, rng), startAround(x, size[2], nx, rng)] };
   }
 
   /** Copy the drawn box into `img`/`lab` (length size[0]·size[1]·size[2]), replicating edges. */

@@ -77,17 +77,20 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
   const { segmentWithModel } = await import('./infer.js');
   const { evaluate } = await import('./eval.js');
   const { segmentClassical } = await import('./classical.js');
+  const { truthObjectsFromJson } = await import('./eval.js');
   const out: HeldOutSample[] = [];
   for (const ref of refs) {
     const s = await loadSample(ref);
+    // Planted sizes from truth.json, so detection is scored by physical size (bins 0.15/0.3/0.6 µm).
+    const opts = ref.truth ? { truthObjects: truthObjectsFromJson(await readJsonFile(ref.truth), ref.truth) } : {};
     let t = performance.now();
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true });
-    const modelScore = scoreFromReport(evaluate(m.labels, s.labels), (performance.now() - t) / 1000);
+    const modelScore = scoreFromReport(evaluate(m.labels, s.labels, opts), (performance.now() - t) / 1000);
     t = performance.now();
     let classical = null;
     try {
       const c = await segmentClassical(s.image);
-      classical = scoreFromReport(evaluate(c, s.labels), (performance.now() - t) / 1000);
+      classical = scoreFromReport(evaluate(c, s.labels, opts), (performance.now() - t) / 1000);
     } catch (e) {
       log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);
     }
@@ -100,7 +103,7 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
 export async function runTraining(configPath: string, opts: RunTrainingOptions = {}): Promise<RunTrainingResult> {
   let cfg: TrainConfig = parseTrainConfig(await readJsonFile(configPath), configPath);
   const dir = path.dirname(path.resolve(configPath));
-  const outDir = path.resolve(opts.out ?? path.join(dir, cfg.output));
+  const outDir = opts.out ? path.resolve(opts.out) : path.resolve(dir, cfg.output);
   let init: LoadedModel | undefined;
   if (opts.init) {
     const folder = resolveInitModel(opts.init);
@@ -144,7 +147,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   if (result.bestEpoch < 1) return { result, onnx: '' };
 
   // Export the best model so far.
-  const onnxFile = path.resolve(cfg.export.onnx ? path.join(dir, cfg.export.onnx) : path.join(outDir, `${cfg.name}.onnx`));
+  const onnxFile = cfg.export.onnx ? path.resolve(dir, cfg.export.onnx) : path.join(outDir, `${cfg.name}.onnx`);
   const stem = onnxFile.replace(/\.onnx$/i, '');
   const best = await loadModel(result.bestDir);
   let bytes: Uint8Array;
@@ -159,13 +162,16 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   log(`exported the best model (epoch ${result.bestEpoch}) to ${onnxFile}`);
   const res: RunTrainingResult = { result, onnx: onnxFile, tfjs: cfg.export.tfjs ? `${stem}.tfjs` : undefined };
   if (cfg.export.card && (result.finished || opts.card)) {
-    const test = bySplit('test');
+    const heldOutManifests = cfg.heldOut ? cfg.heldOut.map((d) => path.resolve(dir, d)) : manifests;
+    const test = (cfg.heldOut ? await readManifests(heldOutManifests) : refs).filter((r) => r.split === 'test');
+    log(`scoring the model and the classical baseline on ${test.length} held-out volumes`);
     const heldOut = test.length ? await evaluateHeldOut(test, onnxFile) : null;
     const card = buildModelCard({
       cfg,
       result,
       manifests: manifests.map((m) => path.relative(path.dirname(onnxFile), m)),
       counts: { train: data.train.length, val: data.val.length, test: test.length },
+      heldOutManifests: heldOutManifests.map((m) => path.relative(path.dirname(onnxFile), m)),
       onnxFile: path.basename(onnxFile),
       onnxSha256: createHash('sha256').update(bytes).digest('hex'),
       tfjsDir: cfg.export.tfjs ? path.basename(`${stem}.tfjs`) : undefined,

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AtomicBatch, writeFileAtomic } from '../core/atomic.js';
 import { NanoroiError } from '../core/errors.js';
@@ -40,6 +41,11 @@ export const TrainConfigSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash, underscore'),
     /** Dataset manifests, relative to the config file. */
     datasets: z.array(z.string().min(1)).min(1),
+    /**
+     * Manifests whose test split the model card scores (made with other seeds and other generator
+     * settings than the training data); default: the test split of `datasets`. Relative to the config.
+     */
+    heldOut: z.array(z.string().min(1)).min(1).optional(),
     /** Run folder (checkpoints, log, plot), relative to the config file. */
     output: z.string().min(1),
     /**
@@ -130,6 +136,8 @@ const StateSchema = z
     patchSize: z.array(z.number()),
     history: z.array(z.unknown()),
     backend: z.string(),
+    /** sha256 of the validation patches the best score was measured on. */
+    validationHash: z.string().optional(),
   });
 type TrainState = Omit<z.output<typeof StateSchema>, 'history'> & { history: EpochRecord[] };
 
@@ -170,6 +178,15 @@ function meanFinite(xs: number[]): number {
 }
 
 /** Validation patches drawn once (same seed → same patches in every epoch and session). */
+function hashPatches(patches: { img: Float32Array; lab: Uint8Array }[]): string {
+  const h = createHash('sha256');
+  for (const p of patches) {
+    h.update(new Uint8Array(p.img.buffer, p.img.byteOffset, p.img.byteLength));
+    h.update(p.lab);
+  }
+  return h.digest('hex');
+}
+
 function drawValidation(vols: TrainVolume[], cfg: TrainConfig): { img: Float32Array; lab: Uint8Array }[] {
   const sampler = new PatchSampler(vols, cfg.patch);
   const rng = new Rng(`${cfg.seed}:validation`);
@@ -300,6 +317,15 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const sessionEpochs = Math.max(0, Math.min(cfg.epochs - state.epoch, opts.maxEpochs ?? Infinity));
     const done = state.stoppedEarly || state.epoch >= cfg.epochs;
     const valPatches = drawValidation(valVols, cfg);
+    const valHash = hashPatches(valPatches);
+    if (state.epoch > 0 && state.validationHash !== valHash && !done) {
+      // New validation data (a regenerated dataset, another sampler): the old best score was
+      // measured on other patches and cannot be compared; the best model restarts from here.
+      log(`validation patches differ from those of the checkpoint's best score (${state.bestScore.toFixed(3)} at epoch ${state.bestEpoch}): best score restarts`);
+      state.bestScore = -Infinity;
+      state.epochsSinceBest = 0;
+    }
+    state.validationHash = valHash;
     const sampler = new PatchSampler(data.train, cfg.patch);
     const B = cfg.patch.batchSize;
     const n = size[0] * size[1] * size[2];

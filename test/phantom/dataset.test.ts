@@ -97,6 +97,40 @@ describe('dataset make', () => {
     expect(() => parseDatasetSpec({ ...base, size: [32, 32, 40], volumeSource: 'reconstruction' }, 'spec.json')).toThrow(/spec\.json\.size: .*N×N detector/);
   });
 
+  it('vary.projections/exposure_s/spotSize_um: each sample gets its own scan, recorded in the manifest and the NRRD', async () => {
+    const base = JSON.parse(readFileSync(specFile, 'utf8'));
+    const raw = {
+      ...base,
+      splits: { train: 2 },
+      size: 24,
+      voxel_um: 0.05,
+      phantom: { ...base.phantom, particles: { medianDiameter_um: 0.5 } },
+      volumeSource: 'reconstruction',
+      reconstruction: { projections: 60, exposure_s: 90 },
+      vary: { projections: [20, 40], exposure_s: [10, 20], spotSize_um: [0.2, 0.3] },
+    };
+    const m = await makeDataset(parseDatasetSpec(raw), path.join(root, 'scan'));
+    const seen = new Set<number>();
+    for (const s of m.samples) {
+      const p = s.params;
+      expect(Number.isInteger(p.projections) && p.projections >= 20 && p.projections <= 40).toBe(true);
+      expect(p.exposure_s).toBeGreaterThanOrEqual(10);
+      expect(p.exposure_s).toBeLessThanOrEqual(20);
+      expect(p.spotSize_um).toBeGreaterThanOrEqual(0.2);
+      expect(p.spotSize_um).toBeLessThanOrEqual(0.3);
+      seen.add(p.exposure_s);
+      const kv = (await readVolume(path.join(root, 'scan', s.volume))).meta.keyValues;
+      expect(kv.nanoroi_projections).toBe(String(p.projections));
+      expect(kv.nanoroi_exposure_s).toBe(String(p.exposure_s));
+    }
+    expect(seen.size).toBe(2);
+    // The older draws come first, so the particle parameters do not depend on the scan ranges.
+    const plain = await makeDataset(parseDatasetSpec({ ...raw, vary: {} }), path.join(root, 'scan-plain'));
+    expect(plain.samples.map((s) => s.params.medianDiameter_um)).toEqual(m.samples.map((s) => s.params.medianDiameter_um));
+    expect(plain.samples[0].sha256.labels).toBe(m.samples[0].sha256.labels);
+    expect(() => parseDatasetSpec({ ...raw, volumeSource: 'degraded-truth' }, 'spec.json')).toThrow(/spec\.json\.vary: .*volumeSource/);
+  });
+
   it('bad specs fail with messages naming the field', async () => {
     const base = JSON.parse(readFileSync(specFile, 'utf8'));
     const msg = (j: unknown): string => {

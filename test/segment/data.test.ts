@@ -104,6 +104,40 @@ describe('patch sampling', () => {
     expect(containsRare / 400).toBeGreaterThan(0.4);
   });
 
+  it('centres the bright-background share on metal brighter than the particles (a pedestal slab)', () => {
+    const shape: Vec3 = [64, 64, 64];
+    const labels = new Uint8Array(64 ** 3);
+    const image = new Float32Array(64 ** 3);
+    for (let i = 0; i < labels.length; i++) {
+      const z = Math.floor(i / 64 ** 2);
+      if (z < 6) image[i] = 3; // steel pedestal: background, brighter than any particle
+      else if (z >= 30 && z < 50) ((labels[i] = 1), (image[i] = 1 + (i % 7) * 0.01));
+    }
+    labels[(40 * 64 + 5) * 64 + 60] = 3;
+    const tv = prepareTrainVolume('v', image, labels, shape, [2, 3]);
+    expect(tv.brightBackground.length).toBe(6 * 64 * 64);
+    const cfg = PatchSchema.parse({ size: [16, 16, 16], foregroundShare: 0.25, brightBackgroundShare: 0.5 });
+    const sampler = new PatchSampler([tv], cfg);
+    const rng = new Rng(3);
+    let bright = 0;
+    for (let i = 0; i < 400; i++) {
+      const d = sampler.draw(rng);
+      if (d.centredOn === 0) {
+        bright++;
+        expect(d.start[0]).toBeLessThanOrEqual(1); // the slab is at the bottom: every such patch starts there
+      }
+    }
+    expect(bright / 400).toBeGreaterThan(0.42);
+    expect(bright / 400).toBeLessThan(0.58);
+    // With no bright share the draws are those of a sampler that never heard of it.
+    const a = new PatchSampler([tv], PatchSchema.parse({ size: [16, 16, 16], foregroundShare: 0.5 }));
+    const b = new PatchSampler([{ ...tv, brightBackground: new Uint32Array(0) }], PatchSchema.parse({ size: [16, 16, 16], foregroundShare: 0.5, brightBackgroundShare: 0.5 }));
+    const ra = new Rng(9);
+    const rb = new Rng(9);
+    for (let i = 0; i < 50; i++) expect(a.draw(ra)).toEqual(b.draw(rb));
+    expect(() => PatchSchema.parse({ foregroundShare: 0.8, brightBackgroundShare: 0.3 })).toThrow(/must not exceed 1/);
+  });
+
   it('patches larger than the volume replicate its edges', () => {
     const img = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
     const labels = Uint8Array.from([0, 1, 2, 3, 0, 1, 2, 3]);

@@ -9,6 +9,7 @@ interface SegmentArgs {
   tta?: boolean;
   overlap: number;
   window?: string;
+  postprocess: boolean;
 }
 
 export const command: CommandModule<object, SegmentArgs> = {
@@ -23,7 +24,8 @@ export const command: CommandModule<object, SegmentArgs> = {
       .option('probabilities', { type: 'string', describe: 'also write PROBS.nrrd (confidence of each voxel\'s predicted class, for propose --probabilities) and per-class PROBS.particle/.micropore/.crack.nrrd (float32)' })
       .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower)' })
       .option('overlap', { type: 'number', default: 0.25, describe: 'window overlap fraction, 0 ≤ overlap < 1 (0.5 as nnU-Net: best quality, 2–3× slower)' })
-      .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s training patch)' }),
+      .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s training patch)' })
+      .option('postprocess', { type: 'boolean', default: true, describe: 'drop predicted micropores/cracks not wrapped in particle or below 0.001/0.005 µm³ (--no-postprocess: the raw network output)' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
     const { log } = await import('../../core/progress.js');
@@ -49,7 +51,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       return;
     }
     const { segmentWithModel } = await import('../../segment/infer.js');
-    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()) });
+    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? {} : false });
     const kv = { nanoroi_model: r.info.modelName, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
     if (args.probabilities) {
       const stem = args.probabilities.replace(/\.(nrrd|nhdr|tif|tiff)$/i, '');
@@ -64,6 +66,8 @@ export const command: CommandModule<object, SegmentArgs> = {
       await writeVolume(args.probabilities, { ...r.labels, data: conf }, { keyValues: kv, content: 'nanoroi model confidence of the predicted class' });
     }
     await writeVolume(args.out, r.labels, { gzip: true, keyValues: kv, content: 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack' });
+    const pp = r.info.postprocess;
+    if (pp) log(`post-processing dropped ${pp.micropore.removedSmall + pp.micropore.removedUnwrapped} of ${pp.micropore.components} micropore and ${pp.crack.removedSmall + pp.crack.removedUnwrapped} of ${pp.crack.components} crack components (too small, or not inside a particle)`);
     const total = r.labels.data.length;
     const pct = (k: number) => ((100 * r.info.counts[k]) / total).toFixed(k >= 2 ? 3 : 1);
     log(

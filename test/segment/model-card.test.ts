@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { checkTargets, meanScore, scoreFromReport, type HeldOutScore } from '../../src/segment/model-card.js';
+import { evaluate } from '../../src/segment/eval.js';
+import type { Vec3 } from '../../src/core/volume.js';
+
+/** 20³ particle with four cubic pores (edges 2, 4, 8, 10 voxels of 50 nm), truth objects by planted size. */
+function pores(found: boolean[]) {
+  const shape: Vec3 = [40, 40, 40];
+  const truth = new Uint8Array(40 ** 3).fill(1);
+  const pred = new Uint8Array(40 ** 3).fill(1);
+  const boxes: [number, number][] = [[2, 2], [6, 4], [14, 8], [26, 10]];
+  const objects = boxes.map(([o, e]) => ({ class: 'micropore', centroid_um: { x: (o + e / 2) * 0.05, y: 1, z: 1 }, equivalentDiameter_um: e * 0.05 * 1.2407 }));
+  boxes.forEach(([o, e], k) => {
+    for (let z = 20 - e / 2; z < 20 + e / 2; z++) for (let y = 20 - e / 2; y < 20 + e / 2; y++) for (let x = o; x < o + e; x++) {
+      const i = (z * 40 + y) * 40 + x;
+      truth[i] = 2;
+      if (found[k]) pred[i] = 2;
+    }
+  });
+  const v = (data: Uint8Array) => ({ data, shape, spacing_um: [0.05, 0.05, 0.05] as Vec3, origin_um: [0, 0, 0] as Vec3 });
+  return evaluate(v(pred), v(truth), { truthObjects: objects });
+}
+
+describe('model card scores', () => {
+  it('counts pores over 0.3 µm (planted size) and pools them over volumes', () => {
+    // equivalent diameters 0.124, 0.248, 0.496, 0.620 µm: two are over 0.3
+    const a = scoreFromReport(pores([true, true, true, false]), 1);
+    expect(a.poresOver300nm).toEqual({ truth: 2, detected: 1, recall: 0.5 });
+    const b = scoreFromReport(pores([false, false, true, true]), 3);
+    expect(b.poresOver300nm).toEqual({ truth: 2, detected: 2, recall: 1 });
+    const m = meanScore([a, b]);
+    expect(m.poresOver300nm).toEqual({ truth: 4, detected: 3, recall: 0.75 });
+    expect(m.seconds).toBe(2);
+  });
+
+  it('checks each target and the baseline', () => {
+    const s = (mp: number, cr: number, big: number): HeldOutScore => ({
+      dice: { particle: 0.9, micropore: mp, crack: cr, defect: null },
+      objects: { micropore: { recall: null, precision: null, f1: null }, crack: { recall: null, precision: null, f1: null } },
+      poresOver300nm: { truth: 10, detected: big * 10, recall: big },
+      seconds: 1,
+    });
+    const t = checkTargets(s(0.86, 0.5, 0.95), s(0.9, 0.4, 0.5));
+    expect(t.map((x) => [x.meetsTarget, x.beatsBaseline])).toEqual([[true, false], [false, true], [true, true]]);
+    expect(checkTargets(s(0.86, 0.7, 0.95), null).every((x) => x.meetsTarget && x.beatsBaseline)).toBe(true);
+  });
+});

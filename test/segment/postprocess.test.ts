@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { NanoroiError } from '../../src/core/errors.js';
+import type { Vec3, Volume } from '../../src/core/volume.js';
+import { postprocessLabels } from '../../src/segment/postprocess.js';
+
+/** 40³ voxels of 50 nm: a particle slab (z 10–29) in vacuum; defects drawn into it. */
+function scene(): { vol: Volume<Uint8Array>; set: (z0: number, z1: number, y0: number, y1: number, x0: number, x1: number, v: number) => void } {
+  const shape: Vec3 = [40, 40, 40];
+  const data = new Uint8Array(40 * 40 * 40);
+  const set = (z0: number, z1: number, y0: number, y1: number, x0: number, x1: number, v: number) => {
+    for (let z = z0; z < z1; z++) for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) data[(z * 40 + y) * 40 + x] = v;
+  };
+  set(10, 30, 0, 40, 0, 40, 1);
+  return { vol: { data, shape, spacing_um: [0.05, 0.05, 0.05], origin_um: [0, 0, 0] }, set };
+}
+
+const count = (d: Uint8Array, v: number) => d.reduce((a, x) => a + (x === v ? 1 : 0), 0);
+
+describe('post-processing of model labels', () => {
+  it('keeps a pore inside a particle and a through crack; removes a streak in vacuum and a speck', () => {
+    const { vol, set } = scene();
+    set(18, 22, 18, 22, 18, 22, 2); // pore 4³ = 64 voxels, fully wrapped in particle
+    set(12, 28, 5, 6, 0, 40, 3); // crack sheet across the slab, leaves the field on two sides
+    set(2, 4, 2, 12, 2, 12, 3); // "crack" in the vacuum below the slab: 200 voxels, wrap 0
+    set(33, 36, 30, 33, 30, 33, 2); // "pore" in the vacuum above: 27 voxels
+    set(25, 26, 30, 31, 30, 31, 2); // one-voxel pore speck inside the particle (< 8 voxels)
+    const { labels, stats } = postprocessLabels(vol);
+    const d = labels.data;
+    expect(count(d, 2)).toBe(64);
+    expect(count(d, 3)).toBe(16 * 40);
+    expect(stats.crack).toEqual({ components: 2, removedSmall: 0, removedUnwrapped: 1, voxelsRemoved: 200 });
+    expect(stats.micropore).toEqual({ components: 3, removedSmall: 1, removedUnwrapped: 1, voxelsRemoved: 28 });
+    // Removed voxels take the label their rim mostly has: vacuum stays vacuum, the speck turns particle.
+    expect(d[(3 * 40 + 5) * 40 + 5]).toBe(0);
+    expect(d[(34 * 40 + 31) * 40 + 31]).toBe(0);
+    expect(d[(25 * 40 + 30) * 40 + 30]).toBe(1);
+    // The input is not modified.
+    expect(count(vol.data, 3)).toBe(16 * 40 + 200);
+  });
+
+  it('a crack along the particle surface (half its rim vacuum) goes at minWrap 0.6, stays at 0.4', () => {
+    const { vol, set } = scene();
+    set(29, 30, 10, 30, 10, 30, 3); // top layer of the slab: rim is particle below, vacuum above
+    expect(postprocessLabels(vol).stats.crack.removedUnwrapped).toBe(0);
+    const strict = postprocessLabels(vol, { minWrap: { crack: 0.6 } });
+    expect(strict.stats.crack.removedUnwrapped).toBe(1);
+    // rim: 400 below (particle) + 400 above (vacuum) + 80 sides (particle) → 480/880 particle → particle
+    expect(count(strict.labels.data, 3)).toBe(0);
+    expect(strict.labels.data[(29 * 40 + 20) * 40 + 20]).toBe(1);
+  });
+
+  it('the volume border counts as unwrapped rim; minimum sizes are in µm³', () => {
+    const { vol, set } = scene();
+    set(15, 25, 0, 3, 0, 3, 2); // pore in the particle's corner at the field's edge: 90 voxels
+    // rim: x = 3 and y = 3 faces 30 + 30, z faces 9 + 9 particle; x = 0 and y = 0 faces 30 + 30 on
+    // the border → wrap 78/138 = 0.565
+    const r = postprocessLabels(vol, { minWrap: { micropore: 0.57 } });
+    expect(r.stats.micropore.removedUnwrapped).toBe(1);
+    const big = postprocessLabels(vol, { minWrap: { micropore: 0.56 }, minVolume_um3: { micropore: 91 * 0.05 ** 3 } });
+    expect(big.stats.micropore.removedSmall).toBe(1);
+    const keep = postprocessLabels(vol, { minWrap: { micropore: 0.56 }, minVolume_um3: { micropore: 90 * 0.05 ** 3 } });
+    expect(keep.stats.micropore.removedSmall).toBe(0);
+    expect(keep.stats.micropore.removedUnwrapped).toBe(0);
+  });
+
+  it('refuses bad options with one message', () => {
+    const { vol } = scene();
+    expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(NanoroiError);
+    expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(/minWrap\.crack/);
+  });
+});
