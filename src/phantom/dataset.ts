@@ -172,7 +172,7 @@ async function sha256File(file: string): Promise<string> {
  */
 type Scan = Pick<DatasetSpec['reconstruction'], 'projections' | 'exposure_s' | 'spotSize_um'>;
 
-async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec, scan: Scan, seed: number | string, energy_keV: number): Promise<Volume<Float32Array>> {
+async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec, scan: Scan, seed: number | string, energy_keV: number): Promise<{ volume: Volume<Float32Array>; geometry: unknown }> {
   const [{ simulationGeometry }, { forwardProject }, { acquire }, { reconstruct }, { removeRings }] = await Promise.all([
     import('./simulate.js'),
     import('../physics/projector.js'),
@@ -192,7 +192,7 @@ async function reconstructSample(truth: Volume<Float32Array>, spec: DatasetSpec,
   });
   if (r.rings) removeRings(acq.data, r.projections, geom.detector.rows, geom.detector.cols);
   const rec = await reconstruct(acq.data, geom, { algo: r.algorithm, quiet: true, ...(r.iterations !== undefined ? { iterations: r.iterations } : {}) });
-  return rec.volume;
+  return { volume: rec.volume, geometry: rec.geometry };
 }
 
 export interface MakeDatasetOptions {
@@ -236,10 +236,10 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
     };
     const ph = await generateCathodePhantom(params, seed);
     const muRef = ph.truth.phases[PHASE.LCO].mu_per_um;
-    const vol =
-      spec.volumeSource === 'reconstruction'
-        ? await reconstructSample(ph.attenuation, spec, scan, seed, params.energy_keV)
-        : degradeVolume(ph.attenuation, { blurFwhm_um: blur, noise, signalDependence: spec.degrade.signalDependence, reference_per_um: muRef, seed });
+    const rec = spec.volumeSource === 'reconstruction' ? await reconstructSample(ph.attenuation, spec, scan, seed, params.energy_keV) : null;
+    const vol = rec
+      ? rec.volume
+      : degradeVolume(ph.attenuation, { blurFwhm_um: blur, noise, signalDependence: spec.degrade.signalDependence, reference_per_um: muRef, seed });
     const dir = `${splits[i]}/${spec.name}-${String(i).padStart(width, '0')}`;
     const drawn: Record<string, number> = {
       medianDiameter_um: params.particles.medianDiameter_um,
@@ -261,7 +261,7 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
         content: spec.volumeSource === 'reconstruction' ? `reconstruction (${spec.reconstruction.algorithm}) of simulated projections, 1/µm` : 'simulated reconstruction (degraded truth), 1/µm',
         keyValues:
           spec.volumeSource === 'reconstruction'
-            ? { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_projections: String(scan.projections), nanoroi_exposure_s: String(scan.exposure_s), ...(scan.spotSize_um !== undefined ? { nanoroi_spot_um: String(scan.spotSize_um) } : {}) }
+            ? { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_projections: String(scan.projections), nanoroi_exposure_s: String(scan.exposure_s), ...(scan.spotSize_um !== undefined ? { nanoroi_spot_um: String(scan.spotSize_um) } : {}), nanoroi_geometry: JSON.stringify(rec!.geometry) }
             : { nanoroi_volume_source: spec.volumeSource, nanoroi_seed: String(seed), nanoroi_blur_fwhm_um: String(blur), nanoroi_noise: String(noise) },
       });
       await writeVolume(st.file('labels.nrrd'), ph.labels, { gzip: spec.gzip, content: 'labels: 0 background, 1 particle, 2 micropore, 3 crack' });

@@ -170,20 +170,25 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
     outputs: useModel ? ['labels.nrrd', 'confidence.nrrd', 'segment.json'] : ['labels.nrrd', 'segment.json'],
     run: async (ctx) => {
       const { readVolume, writeVolume } = await import('../io/volume-file.js');
-      const vol = (await readVolume(inRun(ctx, volume))).volume;
+      const loaded = await readVolume(inRun(ctx, volume));
+      const vol = loaded.volume;
       const t0 = performance.now();
       const content = 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack';
+      // Nothing outside the reconstruction's complete-data field of view is labelled.
+      const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('../segment/postprocess.js');
+      const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
       if (!useModel) {
         if (seg.method === 'auto') log('segment: no bundled model installed; using the classical baseline');
         const { segmentClassical } = await import('../segment/classical.js');
         const labels = await segmentClassical(vol);
+        if (fov !== null) applyFieldOfView(labels.data, labels, fov);
         await writeVolume(ctx.out('labels.nrrd'), labels, { gzip: true, content });
         const seconds = (performance.now() - t0) / 1000;
         await writeFileAtomic(ctx.out('segment.json'), json({ method: 'classical', seconds }));
         return { method: 'classical', seconds };
       }
       const { segmentWithModel } = await import('../segment/infer.js');
-      const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true });
+      const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true, postprocess: { fovRadius_um: fov } });
       // The confidence of each voxel's predicted class: what `propose` averages per ROI.
       const conf = new Float32Array(r.labels.data.length);
       const probs = r.probabilities!;

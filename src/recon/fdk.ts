@@ -151,6 +151,26 @@ export function wangWeight(ell: number, lo: number, hi: number): number {
   return s * s;
 }
 
+/**
+ * Radius (µm, about the rotation axis) of the cylinder FDK reconstructs from complete data: every
+ * ray through it is measured (centred detector: the short side of the fan; with Wang's weights for
+ * an offset detector over 360°: the long side). Outside it the reconstruction is built from some
+ * views only — smooth, noise-poor texture that looks like nothing in the sample — and a
+ * segmenter must not read it.
+ */
+export function fieldOfViewRadius(g: Geometry): number {
+  const cov = detectorCoverage(g);
+  let wang = false;
+  try {
+    wang = resolveWeighting(g, 'auto', cov) === 'wang' && angularSteps(anglesDeg(g)).span >= 360 - 1e-6 * 360;
+  } catch {
+    wang = false;
+  }
+  const lo = Math.max(0, -cov.lo_um);
+  const hi = Math.max(0, cov.hi_um);
+  return wang ? Math.max(lo, hi) : Math.min(lo, hi);
+}
+
 /** Whether FDK applies Wang's weights to this geometry (throws when the weighting cannot work). */
 export function resolveWeighting(g: Geometry, weighting: OffsetWeighting = 'auto', cov = detectorCoverage(g)): 'wang' | 'none' {
   if (weighting === 'none') return 'none';

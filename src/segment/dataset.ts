@@ -80,17 +80,20 @@ export interface LoadedSample {
   ref: SampleRef;
   image: Volume;
   labels: Volume<Uint8Array>;
+  /** The image file's key/value pairs (a nanoroi reconstruction carries its geometry). */
+  keyValues: Record<string, string>;
 }
 
 export async function loadSample(ref: SampleRef): Promise<LoadedSample> {
   const { readVolume } = await import('../io/volume-file.js');
-  const img = (await readVolume(ref.volume)).volume;
+  const loaded = await readVolume(ref.volume);
+  const img = loaded.volume;
   const lab = (await readVolume(ref.labels)).volume;
   if (img.shape.some((s, a) => s !== lab.shape[a])) {
     throw new NanoroiError('E_SHAPE', `${ref.labels} is ${lab.shape.join('×')} voxels but its volume ${ref.volume} is ${img.shape.join('×')}`);
   }
   const labels = mapLabels(lab.data, ref.labelMap, ref.labels);
-  return { ref, image: img, labels: { ...lab, data: labels } };
+  return { ref, image: img, labels: { ...lab, data: labels }, keyValues: loaded.meta.keyValues };
 }
 
 export function toTrainVolume(name: string, image: Volume, labels: Uint8Array, norm: NormalizationConfig, rareClasses: number[]): TrainVolume {

@@ -6,6 +6,12 @@
  * than the scan can resolve is noise. Both rules look at whole components, which a window-sized
  * network cannot: it sees 32³ voxels at a time.
  *
+ * First, the sample: the scanned pillar is one body, so foreground (particle or defect) far from it —
+ * texture in the vacuum corners of the field that a window taken there mistakes for particles,
+ * with "pores" inside them — is dropped. Foreground dilated by half of `sampleGap_um` is split into
+ * connected bodies (pieces closer than the gap join); bodies smaller than `minBodyShare` of the
+ * largest go.
+ *
  * A defect component's *wrap* is the share of the voxels that touch it (6-neighbours outside the
  * component) that are particle or another defect. A micropore inside a particle has wrap ≈ 1; a
  * through crack splits its particle and still has most of its rim in particle; a streak in the
@@ -15,10 +21,23 @@
 import { z } from 'zod';
 import { parseWith } from '../core/schema.js';
 import type { Vec3, Volume } from '../core/volume.js';
-import { labelComponents } from './filters.js';
+import { dilateBall, labelComponents } from './filters.js';
 
 export const PostprocessSchema = z
   .object({
+    /**
+     * Radius (µm) about the rotation axis (x = y = 0 in the sample frame) of the reconstruction's
+     * complete-data field of view; labels outside become background. null: no field of view known
+     * (see `fieldOfViewFromKeyValues`).
+     */
+    fovRadius_um: z.number().positive().nullable().default(null),
+    /**
+     * Pieces of foreground closer than this (µm) belong to one body (binder between particles is
+     * not labelled); null: keep every body.
+     */
+    sampleGap_um: z.number().positive().nullable().default(0.5),
+    /** Bodies with fewer voxels than this share of the largest body are dropped. */
+    minBodyShare: z.number().min(0).max(1).default(0.25),
     /**
      * Smallest component kept, µm³. Defaults (chosen on train-small's validation and test volumes,
      * never on held-out data): 0.001 µm³ for micropores (8 voxels of 50 nm, a 0.12 µm sphere — half
@@ -38,6 +57,10 @@ export const PostprocessSchema = z
 export type PostprocessOptions = z.input<typeof PostprocessSchema>;
 
 export interface PostprocessStats {
+  /** Foreground voxels outside the reconstruction's field of view, set to background. */
+  outsideFieldOfView: number;
+  /** Foreground voxels dropped as lying outside the sample (in bodies apart from the pillar). */
+  outsideSample: { bodies: number; removedBodies: number; voxelsRemoved: number };
   micropore: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
   crack: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
 }
@@ -50,9 +73,29 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
   const shape = labels.shape as Vec3;
   const [nz, ny, nx] = shape;
   const voxVol = labels.spacing_um[0] * labels.spacing_um[1] * labels.spacing_um[2];
-  const src = labels.data;
-  const out = Uint8Array.from(src);
+  const out = Uint8Array.from(labels.data);
   const stats = {} as PostprocessStats;
+  stats.outsideSample = { bodies: 0, removedBodies: 0, voxelsRemoved: 0 };
+  stats.outsideFieldOfView = o.fovRadius_um !== null ? applyFieldOfView(out, labels, o.fovRadius_um) : 0;
+  if (o.sampleGap_um !== null) {
+    const fg = new Uint8Array(out.length);
+    for (let i = 0; i < out.length; i++) fg[i] = out[i] !== 0 ? 1 : 0;
+    const bodies = labelComponents(dilateBall(fg, shape, labels.spacing_um as Vec3, o.sampleGap_um / 2), shape, 26);
+    let largest = 0;
+    for (let l = 1; l < bodies.sizes.length; l++) largest = Math.max(largest, bodies.sizes[l]);
+    const drop = new Uint8Array(bodies.sizes.length);
+    for (let l = 1; l < bodies.sizes.length; l++) if (bodies.sizes[l] < o.minBodyShare * largest) drop[l] = 1;
+    let removed = 0;
+    for (let i = 0; i < out.length; i++) {
+      if (out[i] !== 0 && drop[bodies.labels[i]]) {
+        out[i] = 0;
+        removed++;
+      }
+    }
+    stats.outsideSample = { bodies: bodies.sizes.length - 1, removedBodies: drop.reduce((a, b) => a + b, 0), voxelsRemoved: removed };
+  }
+  // The defect rules look at the labels left after the sample step.
+  const src = Uint8Array.from(out);
   for (const name of ['micropore', 'crack'] as const) {
     const cls = CLASS[name];
     const mask = new Uint8Array(src.length);
@@ -110,4 +153,53 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
     stats[name] = { components: count, removedSmall, removedUnwrapped, voxelsRemoved };
   }
   return { labels: { ...labels, data: out }, stats };
+}
+
+/**
+ * Set labels whose voxel centre lies farther than `radius_um` from the rotation axis (x = y = 0)
+ * to background, in place; returns how many foreground voxels changed.
+ */
+export function applyFieldOfView(data: Uint8Array, grid: Pick<Volume, 'shape' | 'spacing_um' | 'origin_um'>, radius_um: number): number {
+  const [nz, ny, nx] = grid.shape;
+  const [, sy, sx] = grid.spacing_um;
+  const [, oy, ox] = grid.origin_um;
+  const r2 = radius_um * radius_um;
+  const outside = new Uint8Array(ny * nx);
+  for (let y = 0; y < ny; y++) {
+    const py = oy + y * sy;
+    for (let x = 0; x < nx; x++) {
+      const px = ox + x * sx;
+      outside[y * nx + x] = px * px + py * py > r2 ? 1 : 0;
+    }
+  }
+  let changed = 0;
+  const plane = ny * nx;
+  for (let z = 0; z < nz; z++) {
+    for (let k = 0; k < plane; k++) {
+      const i = z * plane + k;
+      if (outside[k] && data[i] !== 0) {
+        data[i] = 0;
+        changed++;
+      }
+    }
+  }
+  return changed;
+}
+
+/**
+ * The field-of-view radius of a reconstruction written by nanoroi (its `nanoroi_geometry` key),
+ * or null when the file does not say (a volume from other software).
+ */
+export async function fieldOfViewFromKeyValues(kv: Record<string, string> | undefined): Promise<number | null> {
+  const text = kv?.nanoroi_geometry;
+  if (!text) return null;
+  const [{ parseGeometry }, { fieldOfViewRadius }] = await Promise.all([import('../geometry/geometry.js'), import('../recon/fdk.js')]);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = fieldOfViewRadius(parseGeometry(json, 'the volume\'s nanoroi_geometry'));
+  return r > 0 ? r : null;
 }

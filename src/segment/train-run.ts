@@ -83,13 +83,16 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     const s = await loadSample(ref);
     // Planted sizes from truth.json, so detection is scored by physical size (bins 0.15/0.3/0.6 µm).
     const opts = ref.truth ? { truthObjects: truthObjectsFromJson(await readJsonFile(ref.truth), ref.truth) } : {};
+    const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('./postprocess.js');
+    const fov = await fieldOfViewFromKeyValues(s.keyValues);
     let t = performance.now();
-    const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true });
+    const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, postprocess: { fovRadius_um: fov } });
     const modelScore = scoreFromReport(evaluate(m.labels, s.labels, opts), (performance.now() - t) / 1000);
     t = performance.now();
     let classical = null;
     try {
       const c = await segmentClassical(s.image);
+      if (fov !== null) applyFieldOfView(c.data, c, fov);
       classical = scoreFromReport(evaluate(c, s.labels, opts), (performance.now() - t) / 1000);
     } catch (e) {
       log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);

@@ -63,6 +63,22 @@ describe('post-processing of model labels', () => {
     expect(keep.stats.micropore.removedUnwrapped).toBe(0);
   });
 
+  it('drops foreground apart from the sample: a "particle" with a "pore" in a vacuum corner', () => {
+    const { vol, set } = scene();
+    set(0, 4, 0, 6, 0, 6, 1); // 144 voxels of "particle", 6 voxels (0.3 µm) below the slab…
+    set(1, 3, 1, 3, 1, 3, 2); // …holding an 8-voxel "pore"
+    const near = postprocessLabels(vol); // gap 0.5 µm: one body with the slab; the pore is wrapped
+    expect(near.stats.outsideSample).toEqual({ bodies: 1, removedBodies: 0, voxelsRemoved: 0 });
+    expect(count(near.labels.data, 2)).toBe(8);
+    const far = postprocessLabels(vol, { sampleGap_um: 0.25 });
+    expect(far.stats.outsideSample).toEqual({ bodies: 2, removedBodies: 1, voxelsRemoved: 144 });
+    expect(count(far.labels.data, 2)).toBe(0);
+    expect(count(far.labels.data, 1)).toBe(20 * 40 * 40);
+    expect(postprocessLabels(vol, { sampleGap_um: null }).stats.outsideSample.bodies).toBe(0);
+    // A body at least minBodyShare of the largest stays.
+    expect(postprocessLabels(vol, { sampleGap_um: 0.25, minBodyShare: 0 }).stats.outsideSample.removedBodies).toBe(0);
+  });
+
   it('refuses bad options with one message', () => {
     const { vol } = scene();
     expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(NanoroiError);

@@ -41,17 +41,22 @@ export const command: CommandModule<object, SegmentArgs> = {
     if (args.method === 'classical' && (args.probabilities || args.tta || args.model)) {
       throw new NanoroiError('E_ARGS', '--probabilities, --tta and --model apply to --method model only');
     }
-    const vol = (await readVolume(args.volume)).volume;
+    const loaded = await readVolume(args.volume);
+    const vol = loaded.volume;
+    const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('../../segment/postprocess.js');
+    // A nanoroi reconstruction says its field of view: nothing outside it is labelled.
+    const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
     const t0 = performance.now();
     if (args.method === 'classical') {
       const { segmentClassical } = await import('../../segment/classical.js');
       const labels = await segmentClassical(vol);
+      if (fov !== null) applyFieldOfView(labels.data, labels, fov);
       await writeVolume(args.out, labels, { gzip: true, content: 'nanoroi labels (classical): 0 background, 1 particle, 2 micropore, 3 crack' });
       log(`segmented ${vol.shape.join('×')} voxels (classical) in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}`);
       return;
     }
     const { segmentWithModel } = await import('../../segment/infer.js');
-    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? {} : false });
+    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? { fovRadius_um: fov } : false });
     const kv = { nanoroi_model: r.info.modelName, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
     if (args.probabilities) {
       const stem = args.probabilities.replace(/\.(nrrd|nhdr|tif|tiff)$/i, '');
