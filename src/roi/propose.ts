@@ -38,7 +38,7 @@ export interface ProposeDetail {
   measures: MeasureResult;
   /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
   componentLabels: number[];
-  dropped: { belowResolution: number; beyondTop: number; interParticleGap: number };
+  dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number };
   /** The gap test's verdict on every crack component (empty without particle instances). */
   gapVerdicts: GapVerdict[];
 }

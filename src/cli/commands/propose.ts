@@ -19,6 +19,7 @@ interface Args {
   brighter: string;
   watershed: boolean;
   'keep-gaps': boolean;
+  'min-confidence'?: string;
 }
 
 export const command: CommandModule<object, Args> = {
@@ -35,6 +36,7 @@ export const command: CommandModule<object, Args> = {
       .option('images', { type: 'string', describe: 'folder for one PNG per ROI (three slices through it, outline drawn)' })
       .option('connectivity', { type: 'number', default: 26, choices: [6, 18, 26], describe: 'voxel connectivity of micropores and cracks' })
       .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 2 voxels)' })
+      .option('min-confidence', { type: 'string', describe: 'with --probabilities: drop ROIs of lower mean confidence, "micropore,crack" (default 0.8,0)' })
       .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default 4 voxels)' })
       .option('target-depth', { type: 'number', default: 1.5, describe: 'routine milling depth below the top, µm' })
       .option('max-depth', { type: 'number', default: 5, describe: 'deeper ROIs are penalised, µm' })
@@ -60,6 +62,12 @@ export const command: CommandModule<object, Args> = {
     if (!(args.margin >= 0)) throw new NanoroiError('E_ARGS', `--margin must be ≥ 0, got ${args.margin}`);
     if (!(args['depth-spread'] >= 0)) throw new NanoroiError('E_ARGS', `--depth-spread must be ≥ 0, got ${args['depth-spread']}`);
 
+    let minConfidence: { micropore: number; crack: number } | undefined;
+    if (args['min-confidence'] !== undefined) {
+      const v = String(args['min-confidence']).split(',').map((x) => Number(x.trim()));
+      if (v.length !== 2 || !v.every((x) => x >= 0 && x <= 1)) throw new NanoroiError('E_ARGS', `--min-confidence must be two numbers in [0, 1], "micropore,crack", got "${args['min-confidence']}"`);
+      minConfidence = { micropore: v[0], crack: v[1] };
+    }
     const { file, dropped } = await proposeFiles({
       labels: args.labels,
       out: args.out,
@@ -80,10 +88,11 @@ export const command: CommandModule<object, Args> = {
         brighterGrey: args.brighter as 'LCO' | 'NCA',
         watershed: args.watershed ? undefined : false,
         keepGaps: args['keep-gaps'],
+        ...(minConfidence ? { minConfidence } : {}),
       },
     });
     const cracks = file.rois.filter((r) => r.class === 'crack').length;
-    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}`);
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.lowConfidence ? `, ${dropped.lowConfidence} below the minimum model confidence` : ''}${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}`);
     if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
     log(`wrote ${args.out}`);
   },
