@@ -27,6 +27,23 @@ export interface HeldOutSample {
   classical: HeldOutScore | null;
 }
 
+export interface HeldOutSet {
+  manifests?: string[];
+  samples: HeldOutSample[];
+  mean: { model: HeldOutScore; classical: HeldOutScore | null };
+}
+
+export function heldOutSet(samples: HeldOutSample[], manifests?: string[]): HeldOutSet {
+  return {
+    ...(manifests ? { manifests } : {}),
+    samples,
+    mean: {
+      model: meanScore(samples.map((s) => s.model)),
+      classical: samples.every((s) => s.classical) ? meanScore(samples.map((s) => s.classical!)) : null,
+    },
+  };
+}
+
 export interface ModelCard {
   schemaVersion: 1;
   name: string;
@@ -55,7 +72,9 @@ export interface ModelCard {
     loss: unknown;
     lastEpoch: unknown;
   };
-  heldOut: { manifests?: string[]; samples: HeldOutSample[]; mean: { model: HeldOutScore; classical: HeldOutScore | null } } | null;
+  heldOut: HeldOutSet | null;
+  /** Test sets outside the conditions the bars are set for (scored the same way, for information). */
+  stressTests?: HeldOutSet[];
   notes: string[];
 }
 
@@ -120,6 +139,7 @@ export function buildModelCard(args: {
   heldOut: HeldOutSample[] | null;
   /** Manifests the held-out samples came from (as written in the card). */
   heldOutManifests?: string[];
+  stressTests?: HeldOutSet[];
   notes?: string[];
 }): ModelCard {
   const { cfg, result } = args;
@@ -152,16 +172,8 @@ export function buildModelCard(args: {
       loss: cfg.loss,
       lastEpoch: last,
     },
-    heldOut: args.heldOut
-      ? {
-          ...(args.heldOutManifests ? { manifests: args.heldOutManifests } : {}),
-          samples: args.heldOut,
-          mean: {
-            model: meanScore(args.heldOut.map((s) => s.model)),
-            classical: args.heldOut.every((s) => s.classical) ? meanScore(args.heldOut.map((s) => s.classical!)) : null,
-          },
-        }
-      : null,
+    heldOut: args.heldOut ? heldOutSet(args.heldOut, args.heldOutManifests) : null,
+    ...(args.stressTests?.length ? { stressTests: args.stressTests } : {}),
     notes: args.notes ?? [],
   };
 }
@@ -199,6 +211,18 @@ function targetLines(model: HeldOutScore, classical: HeldOutScore | null): strin
   return L;
 }
 
+function setTable(set: HeldOutSet): string[] {
+  const row = (name: string, s: HeldOutScore | null) =>
+    s
+      ? `| ${name} | ${f3(s.dice.particle)} | ${f3(s.dice.micropore)} | ${f3(s.dice.crack)} | ${f3(s.dice.defect)} | ${f3(s.objects.micropore.recall)} / ${f3(s.objects.micropore.precision)} | ${s.poresOver300nm ? `${f3(s.poresOver300nm.recall)} (${s.poresOver300nm.detected}/${s.poresOver300nm.truth})` : '–'} | ${f3(s.objects.crack.recall)} / ${f3(s.objects.crack.precision)} | ${s.seconds.toFixed(1)} |`
+      : `| ${name} | – | – | – | – | – | – | – | – |`;
+  const L = [`Mean over ${set.samples.length} test volumes (voxel Dice; object recall / precision; pores > ${LARGE_PORE_UM} µm pooled over the volumes):`, ''];
+  if (set.manifests?.length) L.push(`Test volumes: the test split of ${set.manifests.map((m) => `\`${m}\``).join(', ')}.`, '');
+  L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | micropores > 0.3 µm recall | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|---|');
+  L.push(row('U-Net (this model)', set.mean.model), row('classical baseline', set.mean.classical), '');
+  return L;
+}
+
 export function modelCardMarkdown(c: ModelCard): string {
   const L: string[] = [];
   L.push(`# Model card: ${c.name}`, '');
@@ -216,15 +240,11 @@ export function modelCardMarkdown(c: ModelCard): string {
   L.push('## Held-out results', '');
   if (!c.heldOut) L.push('No test split in the manifests: no held-out numbers.');
   else {
-    const row = (name: string, s: HeldOutScore | null) =>
-      s
-        ? `| ${name} | ${f3(s.dice.particle)} | ${f3(s.dice.micropore)} | ${f3(s.dice.crack)} | ${f3(s.dice.defect)} | ${f3(s.objects.micropore.recall)} / ${f3(s.objects.micropore.precision)} | ${s.poresOver300nm ? `${f3(s.poresOver300nm.recall)} (${s.poresOver300nm.detected}/${s.poresOver300nm.truth})` : '–'} | ${f3(s.objects.crack.recall)} / ${f3(s.objects.crack.precision)} | ${s.seconds.toFixed(1)} |`
-        : `| ${name} | – | – | – | – | – | – | – | – |`;
-    L.push(`Mean over ${c.heldOut.samples.length} test volumes (voxel Dice; object recall / precision; pores > ${LARGE_PORE_UM} µm pooled over the volumes):`, '');
-    if (c.heldOut.manifests?.length) L.push(`Test volumes: the test split of ${c.heldOut.manifests.map((m) => `\`${m}\``).join(', ')}.`, '');
-    L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | micropores > 0.3 µm recall | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|---|');
-    L.push(row('U-Net (this model)', c.heldOut.mean.model), row('classical baseline', c.heldOut.mean.classical), '');
+    L.push(...setTable(c.heldOut));
     L.push(...targetLines(c.heldOut.mean.model, c.heldOut.mean.classical), '');
+  }
+  for (const st of c.stressTests ?? []) {
+    L.push('## Stress test (not held to the bars)', '', ...setTable(st));
   }
   if (c.notes.length) L.push('## Notes', '', ...c.notes.map((n) => `- ${n}`), '');
   return L.join('\n') + '\n';

@@ -12,7 +12,7 @@ import { NanoroiError } from '../core/errors.js';
 import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
-import { buildModelCard, modelCardMarkdown, scoreFromReport, type HeldOutSample, type ModelCard } from './model-card.js';
+import { buildModelCard, heldOutSet, modelCardMarkdown, scoreFromReport, type HeldOutSample, type ModelCard } from './model-card.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
 import { exportOnnx } from './onnx-export.js';
 import { packageRoot } from './infer.js';
@@ -169,12 +169,20 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     const test = (cfg.heldOut ? await readManifests(heldOutManifests) : refs).filter((r) => r.split === 'test');
     log(`scoring the model and the classical baseline on ${test.length} held-out volumes`);
     const heldOut = test.length ? await evaluateHeldOut(test, onnxFile) : null;
+    const stressTests = [];
+    for (const m of cfg.stressTest ?? []) {
+      const file = path.resolve(dir, m);
+      const refsStress = (await readManifests([file])).filter((r) => r.split === 'test');
+      log(`stress test: ${refsStress.length} volumes of ${file}`);
+      if (refsStress.length) stressTests.push(heldOutSet(await evaluateHeldOut(refsStress, onnxFile), [path.relative(path.dirname(onnxFile), file)]));
+    }
     const card = buildModelCard({
       cfg,
       result,
       manifests: manifests.map((m) => path.relative(path.dirname(onnxFile), m)),
       counts: { train: data.train.length, val: data.val.length, test: test.length },
       heldOutManifests: heldOutManifests.map((m) => path.relative(path.dirname(onnxFile), m)),
+      stressTests,
       onnxFile: path.basename(onnxFile),
       onnxSha256: createHash('sha256').update(bytes).digest('hex'),
       tfjsDir: cfg.export.tfjs ? path.basename(`${stem}.tfjs`) : undefined,

@@ -46,6 +46,8 @@ export const TrainConfigSchema = z
      * settings than the training data); default: the test split of `datasets`. Relative to the config.
      */
     heldOut: z.array(z.string().min(1)).min(1).optional(),
+    /** Further test sets scored in the card beside the held-out one but not held to its bars (e.g. low-dose scans). */
+    stressTest: z.array(z.string().min(1)).min(1).optional(),
     /** Run folder (checkpoints, log, plot), relative to the config file. */
     output: z.string().min(1),
     /**
