@@ -6,7 +6,14 @@
  * than the scan can resolve is noise. Both rules look at whole components, which a window-sized
  * network cannot: it sees 32³ voxels at a time.
  *
- * First, the sample: the scanned pillar is one body, so foreground (particle or defect) far from it —
+ * First, with the grey volume at hand, "particle" that is not bright: the network sees 32³ voxels
+ * at a time, and a window of pure vacuum (the corners of a field much wider than the pillar) gives
+ * it no reference, so it may call smooth vacuum particle. A particle voxel whose grey (smoothed,
+ * σ = 1 voxel) lies below background + `minParticleContrast` × (particle − background), with both
+ * levels the medians of the network's own particle and background voxels, is background.
+ * Micropores and cracks are dark by nature and are not touched by this rule.
+ *
+ * Then the sample: the scanned pillar is one body, so foreground (particle or defect) far from it —
  * texture in the vacuum corners of the field that a window taken there mistakes for particles,
  * with "pores" inside them — is dropped. Foreground dilated by half of `sampleGap_um` is split into
  * connected bodies (pieces closer than the gap join); bodies smaller than `minBodyShare` of the
@@ -19,9 +26,10 @@
  * (a false defect inside a particle), else background.
  */
 import { z } from 'zod';
+import { NanoroiError } from '../core/errors.js';
 import { parseWith } from '../core/schema.js';
 import type { Vec3, Volume } from '../core/volume.js';
-import { dilateBall, labelComponents } from './filters.js';
+import { convolveAxis, dilateBall, gaussianKernel1D, labelComponents } from './filters.js';
 
 export const PostprocessSchema = z
   .object({
@@ -31,6 +39,8 @@ export const PostprocessSchema = z
      * (see `fieldOfViewFromKeyValues`).
      */
     fovRadius_um: z.number().positive().nullable().default(null),
+    /** Least particle contrast (share of the particle − background grey step); null: off. */
+    minParticleContrast: z.number().min(0).max(1).nullable().default(0.2),
     /**
      * Pieces of foreground closer than this (µm) belong to one body (binder between particles is
      * not labelled); null: keep every body.
@@ -57,6 +67,8 @@ export const PostprocessSchema = z
 export type PostprocessOptions = z.input<typeof PostprocessSchema>;
 
 export interface PostprocessStats {
+  /** Particle voxels too dim to be particle, set to background (0 without a grey volume). */
+  dimParticle: number;
   /** Foreground voxels outside the reconstruction's field of view, set to background. */
   outsideFieldOfView: number;
   /** Foreground voxels dropped as lying outside the sample (in bodies apart from the pillar). */
@@ -68,7 +80,7 @@ export interface PostprocessStats {
 const CLASS = { micropore: 2, crack: 3 } as const;
 
 /** Prune defect components in place-free fashion; returns new labels and what was removed. */
-export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessOptions = {}): { labels: Volume<Uint8Array>; stats: PostprocessStats } {
+export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessOptions = {}, image?: Float32Array): { labels: Volume<Uint8Array>; stats: PostprocessStats } {
   const o = parseWith(PostprocessSchema, opts, 'post-processing options');
   const shape = labels.shape as Vec3;
   const [nz, ny, nx] = shape;
@@ -77,6 +89,11 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
   const stats = {} as PostprocessStats;
   stats.outsideSample = { bodies: 0, removedBodies: 0, voxelsRemoved: 0 };
   stats.outsideFieldOfView = o.fovRadius_um !== null ? applyFieldOfView(out, labels, o.fovRadius_um) : 0;
+  stats.dimParticle = 0;
+  if (image && o.minParticleContrast !== null) {
+    if (image.length !== out.length) throw new NanoroiError('E_SHAPE', `grey volume has ${image.length} voxels, labels ${out.length}`);
+    stats.dimParticle = dropDimParticle(out, image, shape, o.minParticleContrast);
+  }
   if (o.sampleGap_um !== null) {
     const fg = new Uint8Array(out.length);
     for (let i = 0; i < out.length; i++) fg[i] = out[i] !== 0 ? 1 : 0;
@@ -202,4 +219,37 @@ export async function fieldOfViewFromKeyValues(kv: Record<string, string> | unde
   }
   const r = fieldOfViewRadius(parseGeometry(json, 'the volume\'s nanoroi_geometry'));
   return r > 0 ? r : null;
+}
+
+/** Median of the values of `grey` where `labels` equals `cls` (NaN when none). */
+function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === cls) n++;
+  if (n === 0) return NaN;
+  const v = new Float32Array(n);
+  n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === cls) v[n++] = grey[i];
+  v.sort();
+  return v[n >> 1];
+}
+
+function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, share: number): number {
+  const P = medianOf(image, labels, 1);
+  const B = medianOf(image, labels, 0);
+  if (!(P > B)) return 0; // no contrast to judge by
+  const w = gaussianKernel1D(1);
+  const a = new Float32Array(image.length);
+  const b = new Float32Array(image.length);
+  convolveAxis({ src: image, dst: a, shape, axis: 2, weights: w, z0: 0, z1: shape[0] });
+  convolveAxis({ src: a, dst: b, shape, axis: 1, weights: w, z0: 0, z1: shape[0] });
+  convolveAxis({ src: b, dst: a, shape, axis: 0, weights: w, z0: 0, z1: shape[0] });
+  const limit = B + share * (P - B);
+  let changed = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] === 1 && a[i] < limit) {
+      labels[i] = 0;
+      changed++;
+    }
+  }
+  return changed;
 }

@@ -79,6 +79,23 @@ describe('post-processing of model labels', () => {
     expect(postprocessLabels(vol, { sampleGap_um: 0.25, minBodyShare: 0 }).stats.outsideSample.removedBodies).toBe(0);
   });
 
+  it('with the grey volume: "particle" as dark as the background becomes background; pores stay', () => {
+    const { vol, set } = scene();
+    const grey = new Float32Array(40 ** 3);
+    for (let i = 0; i < grey.length; i++) grey[i] = vol.data[i] === 1 ? 1 : 0.1 * ((i * 7919) % 13) / 13; // slab bright, vacuum dim
+    set(18, 22, 18, 22, 18, 22, 2); // a pore in the slab (dark grey 0 there)
+    for (let z = 18; z < 22; z++) for (let y = 18; y < 22; y++) for (let x = 18; x < 22; x++) grey[(z * 40 + y) * 40 + x] = 0;
+    set(0, 6, 30, 40, 30, 40, 1); // smooth vacuum called "particle" in a corner, touching the slab's gap distance
+    const r = postprocessLabels(vol, {}, grey);
+    expect(r.stats.dimParticle).toBe(6 * 10 * 10);
+    expect(count(r.labels.data, 1)).toBe(20 * 40 * 40 - 64);
+    expect(count(r.labels.data, 2)).toBe(64);
+    // Off on request, and without a grey volume.
+    expect(postprocessLabels(vol, { minParticleContrast: null }, grey).stats.dimParticle).toBe(0);
+    expect(postprocessLabels(vol).stats.dimParticle).toBe(0);
+    expect(() => postprocessLabels(vol, {}, new Float32Array(10))).toThrow(/grey volume has 10 voxels/);
+  });
+
   it('refuses bad options with one message', () => {
     const { vol } = scene();
     expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(NanoroiError);
