@@ -623,6 +623,7 @@ const CURATED: [string, string][] = [
   ['classes.crack.dice', 'crack Dice'],
   ['classes.crack.precision', 'crack precision'],
   ['classes.crack.recall', 'crack recall'],
+  ['poresOver300nm.recall', 'micropores over 0.3 µm found (recall)'],
   ['objects.micropore.recall', 'micropores detected (object recall)'],
   ['objects.micropore.precision', 'micropore object precision'],
   ['objects.micropore.f1', 'micropore object F1'],
