@@ -1,0 +1,65 @@
+/**
+ * ROI-level scores against a simulated sample's truth (issue 7's acceptance from a model's labels):
+ * is every planted micropore over 0.3 µm and every planted crack covered by an ROI of its class,
+ * and how many ROIs lie on a planted feature of their class?
+ *
+ * An ROI covers a planted feature when the feature's centroid lies inside the ROI's bounding box
+ * grown by one voxel — the rule the report uses to mark ROIs "on planted features". A crack split
+ * into two ROIs counts once for recall; each piece is right for precision when the centroid lies
+ * in its box, so a fragment away from the centroid counts against precision (strict).
+ */
+import type { RoiFile } from './schema.js';
+
+export interface TruthFeatureLike {
+  id: number;
+  class: string;
+  centroid_um: { x: number; y: number; z: number };
+  equivalentDiameter_um: number;
+  micropore?: { plantedEquivalentDiameter_um?: number };
+}
+
+export interface RoiClassScore {
+  rois: number;
+  /** ROIs holding a planted feature of their class. */
+  onPlanted: number;
+  precision: number;
+  /** Planted features that count for recall (micropores over `minPore_um`, all cracks). */
+  planted: number;
+  found: number;
+  recall: number;
+  missedIds: number[];
+}
+
+export interface RoiScore {
+  micropore: RoiClassScore;
+  crack: RoiClassScore;
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+
+export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { minPore_um?: number } = {}): RoiScore {
+  const minPore = opts.minPore_um ?? 0.3;
+  const g = Math.max(...file.source.spacing_um);
+  const covers = (r: RoiFile['rois'][number], f: TruthFeatureLike) => {
+    const b = r.bbox_um;
+    const c = f.centroid_um;
+    return c.x >= b.min.x - g && c.x <= b.max.x + g && c.y >= b.min.y - g && c.y <= b.max.y + g && c.z >= b.min.z - g && c.z <= b.max.z + g;
+  };
+  const one = (cls: 'micropore' | 'crack'): RoiClassScore => {
+    const rois = file.rois.filter((r) => r.class === cls);
+    const all = features.filter((f) => f.class === cls);
+    const onPlanted = rois.filter((r) => all.some((f) => covers(r, f))).length;
+    const counted = all.filter((f) => cls === 'crack' || (f.micropore?.plantedEquivalentDiameter_um ?? f.equivalentDiameter_um) > minPore);
+    const missed = counted.filter((f) => !rois.some((r) => covers(r, f)));
+    return {
+      rois: rois.length,
+      onPlanted,
+      precision: ratio(onPlanted, rois.length),
+      planted: counted.length,
+      found: counted.length - missed.length,
+      recall: ratio(counted.length - missed.length, counted.length),
+      missedIds: missed.map((f) => f.id),
+    };
+  };
+  return { micropore: one('micropore'), crack: one('crack') };
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+import { proposeRois } from '../../src/roi/propose.js';
+import { scoreRois } from '../../src/roi/score.js';
+import { paintBall, paintBox, vol } from './helpers.js';
+
+describe('ROI scores against planted features', () => {
+  it('recall over planted pores > 0.3 µm and cracks, precision over ROIs', async () => {
+    const shape: Vec3 = [60, 40, 80];
+    const d = vol(shape);
+    paintBox(d, shape, [0, 0, 0], [79, 39, 49], 1);
+    paintBox(d, shape, [10, 15, 20], [49, 24, 21], 3); // crack: x 0.5–2.45, y 0.75–1.2, z 1.0–1.05 µm
+    paintBall(d, shape, [65, 20, 40], 6, 2); // pore at (3.25, 1.0, 2.0) µm
+    paintBall(d, shape, [65, 20, 8], 4, 2); // pore at (3.25, 1.0, 0.4) µm — not planted: a false ROI
+    const file = await proposeRois(makeVolume(d, shape, [0.05, 0.05, 0.05], [0, 0, 0]), { watershed: false });
+    expect(file.rois).toHaveLength(3);
+    const c = (x: number, y: number, z: number) => ({ x, y, z });
+    const features = [
+      { id: 1, class: 'crack', centroid_um: c(1.5, 1.0, 1.02), equivalentDiameter_um: 0.4 },
+      { id: 2, class: 'micropore', centroid_um: c(3.25, 1.0, 2.0), equivalentDiameter_um: 0.5, micropore: { plantedEquivalentDiameter_um: 0.6 } },
+      { id: 3, class: 'micropore', centroid_um: c(1.0, 0.5, 0.5), equivalentDiameter_um: 0.2 }, // small: not counted, not found
+      { id: 4, class: 'micropore', centroid_um: c(0.5, 1.5, 2.0), equivalentDiameter_um: 0.35 }, // missed
+      { id: 5, class: 'crack', centroid_um: c(3.0, 0.3, 0.3), equivalentDiameter_um: 0.3 }, // missed
+      { id: 6, class: 'crack', centroid_um: c(3.25, 1.0, 2.0), equivalentDiameter_um: 0.3 }, // inside the pore's box, other class
+    ];
+    const s = scoreRois(file, features);
+    expect(s.micropore).toEqual({ rois: 2, onPlanted: 1, precision: 0.5, planted: 2, found: 1, recall: 0.5, missedIds: [4] });
+    expect(s.crack).toEqual({ rois: 1, onPlanted: 1, precision: 1, planted: 3, found: 1, recall: 1 / 3, missedIds: [5, 6] });
+    // The size bar moves with minPore_um.
+    expect(scoreRois(file, features, { minPore_um: 0.1 }).micropore.planted).toBe(3);
+  });
+});
