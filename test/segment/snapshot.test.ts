@@ -96,12 +96,14 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
 
 describe('training/bundled.json', () => {
   const root = path.join(__dirname, '../..');
-  it('parses, keeps its exports out of models/ and resumes from its committed snapshot when one exists', async () => {
+  it('parses, exports to models/bundled.onnx and resumes from its committed snapshot when one exists', async () => {
     const { parseTrainConfig } = await import('../../src/segment/train.js');
     const file = path.join(root, 'training/bundled.json');
     const cfg = parseTrainConfig(JSON.parse(await fs.readFile(file, 'utf8')), file);
-    // No model ships before it beats the classical baseline on the held-out set.
-    expect(path.resolve(path.dirname(file), cfg.export.onnx!).startsWith(path.join(root, 'models'))).toBe(false);
+    expect(path.resolve(path.dirname(file), cfg.export.onnx!)).toBe(path.join(root, 'models/bundled.onnx'));
+    // The card is scored on the held-out set made with other settings, and the low-dose stress set.
+    expect(cfg.heldOut!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout/manifest.json')]);
+    expect(cfg.stressTest!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout-lowdose/manifest.json')]);
     expect(cfg.checkpointSnapshot).toBe('checkpoints/bundled');
     const snap = path.join(root, 'training', cfg.checkpointSnapshot!);
     if (!existsSync(path.join(snap, 'checkpoint/state.json'))) return;
@@ -114,5 +116,24 @@ describe('training/bundled.json', () => {
     expect(state.history).toHaveLength(state.epoch);
     const m = await loadModel(path.join(snap, 'checkpoint'));
     m.model.dispose();
+  });
+});
+
+describe('models/bundled.onnx', () => {
+  const root = path.join(__dirname, '../..');
+  it('ships with a card whose held-out scores beat the classical baseline on every bar', async () => {
+    const { checkTargets } = await import('../../src/segment/model-card.js');
+    const onnx = path.join(root, 'models/bundled.onnx');
+    const card = JSON.parse(await fs.readFile(path.join(root, 'models/bundled.card.json'), 'utf8'));
+    const { createHash } = await import('node:crypto');
+    expect(createHash('sha256').update(await fs.readFile(onnx)).digest('hex')).toBe(card.files.onnxSha256);
+    expect(card.heldOut.manifests).toEqual(['../datasets/out/heldout/manifest.json']);
+    expect(card.heldOut.samples).toHaveLength(8);
+    const checks = checkTargets(card.heldOut.mean.model, card.heldOut.mean.classical);
+    expect(checks).toHaveLength(3);
+    for (const c of checks) expect(c.beatsBaseline, `${c.figure}: model ${c.model} vs classical ${c.classical}`).toBe(true);
+    expect(card.stressTests?.[0]?.samples).toHaveLength(8);
+    // The fine-tuning weights ship beside it.
+    expect(existsSync(path.join(root, 'models/bundled.tfjs/model.json'))).toBe(true);
   });
 });
