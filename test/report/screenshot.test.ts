@@ -1,6 +1,6 @@
 /**
- * Maintainers' tool, not a check: refreshes docs/img/report.png (the README picture) from a 128³
- * phantom run. Runs only with NANOROI_REPORT_SCREENSHOT=1 and Chromium installed:
+ * Maintainers' tool, not a check: refreshes docs/img/report.png (the README picture) from the
+ * report `npm start` writes (the bundled sample through the whole pipeline, bundled model). Runs only with NANOROI_REPORT_SCREENSHOT=1 and Chromium installed:
  *   NANOROI_REPORT_SCREENSHOT=1 npx vitest run test/report/screenshot.test.ts
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,8 +8,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { buildReport } from '../../src/report/report.js';
-import { makeRunFolder, tempDir } from './fixture.js';
+import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { runPipeline } from '../../src/pipeline/pipeline.js';
+import { DEMO_PILLAR_TOP_STAGE_UM } from '../../src/cli/commands/run.js';
+import { setQuiet } from '../../src/core/progress.js';
+import { tempDir } from './fixture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ON = process.env.NANOROI_REPORT_SCREENSHOT === '1' && existsSync('/usr/bin/chromium');
@@ -18,8 +21,10 @@ afterAll(cleanup);
 
 describe('docs/img/report.png', () => {
   it.skipIf(!ON)('refresh (set NANOROI_REPORT_SCREENSHOT=1)', async () => {
-    const fx = await makeRunFolder(process.env.NANOROI_REPORT_DIR ?? path.join(TMP, 'demo'), { size: 128, voxel_um: Number(process.env.NANOROI_REPORT_VOXEL ?? 0.0625), seed: Number(process.env.NANOROI_REPORT_SEED ?? 3), keepRois: 8, roiPanel: 192 });
-    const file = await buildReport(fx.dir, { title: 'nanoroi run report — simulated NCA/LCO cathode pillar' });
+    setQuiet(true);
+    const r = await runPipeline({ out: path.join(TMP, 'demo'), config: parsePipelineConfig({ plan: { settings: { pillarTopStage_um: DEMO_PILLAR_TOP_STAGE_UM } } }) });
+    setQuiet(false);
+    const file = r.report;
     const { chromium } = await import('playwright-core');
     const ctx = await chromium.launchPersistentContext(path.join(TMP, 'profile'), {
       executablePath: '/usr/bin/chromium',
