@@ -134,9 +134,11 @@ export const PlanConfigSchema = z
         /**
          * Which other ROIs the mills must keep out of: 'planned' — the ROIs of the sites this session
          * maps (sites are accepted best-first, each keeping out of the ones before it); 'all' — every
-         * ROI in the file, which can leave nothing to mill in a feature-rich volume.
+         * ROI in the file, which can leave nothing to mill in a feature-rich volume; 'sequential' —
+         * serial sectioning: sites are milled and mapped shallowest first, and a site's mills spare
+         * the ROIs of the sites mapped after it but may cut through those already mapped.
          */
-        protect: z.enum(['planned', 'all']).default('planned'),
+        protect: z.enum(['planned', 'all', 'sequential']).default('planned'),
         /** The current ladder, coarse to fine; the last step decides the final floor (≤ 0.1 µm above the ROI). */
         ladder: z
           .array(LadderStep)

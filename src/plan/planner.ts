@@ -166,13 +166,22 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
   // of the sites accepted before it, and its own ROIs must not lie under their mills; with 'all'
   // every other ROI is kept out of. A site that cannot be exposed is left out with its reason; the
   // plan is refused only when no site can be exposed at all.
+  // With 'sequential' (serial sectioning) sites go shallowest first, and each site's mills spare
+  // the ROIs of the sites after it but may cut the ones already mapped.
   const protectAll = cfg.milling.protect === 'all';
+  const sequential = cfg.milling.protect === 'sequential';
   const blocks: ReturnType<typeof planBlock>[] = [];
   const empty = !sites.length;
   const infeasible: { site: (typeof sites)[number]; reason: string }[] = [];
   const protectedIds = new Set<number>();
-  const byScore = [...sites].sort((a, b) => b.score - a.score);
-  for (const s of byScore) {
+  const roiTop = new Map(roiFile.rois.map((r) => [r.id, r.bbox_um.max.z]));
+  const siteTop = (s: (typeof sites)[number]) => Math.max(...s.roiIds.map((id) => roiTop.get(id) ?? -Infinity));
+  const byScore = sequential ? [...sites].sort((a, b) => siteTop(b) - siteTop(a) || b.score - a.score) : [...sites].sort((a, b) => b.score - a.score);
+  for (const [k, s] of byScore.entries()) {
+    if (sequential) {
+      protectedIds.clear();
+      for (const later of byScore.slice(k + 1)) for (const id of later.roiIds) protectedIds.add(id);
+    }
     try {
       let block: ReturnType<typeof planBlock>;
       try {
@@ -182,10 +191,14 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
       } catch (e) {
         if (protectAll || !isKeepOutRefusal(e)) throw e;
         block = planBlock(cfg, reg, roiFile, s, top, protectedIds);
-        block.warnings.push(`site ${s.id} could not spare every other ROI (${(e as Error).message}); it spares only the ROIs of better-ranked planned sites`);
+        block.warnings.push(
+          sequential
+            ? `site ${s.id} could not spare every other ROI (${(e as Error).message}); it spares the ROIs of the sites mapped after it and cuts through ones already mapped`
+            : `site ${s.id} could not spare every other ROI (${(e as Error).message}); it spares only the ROIs of better-ranked planned sites`,
+        );
       }
       const own = roiFile.rois.filter((r) => s.roiIds.includes(r.id));
-      if (!protectAll) {
+      if (!protectAll && !sequential) {
         for (const prev of blocks) {
           for (const m of prev.mill.mills) {
             const hit = keepOutConflict(m.box.sample_um, own, cfg.milling.keepOut_um);
@@ -194,7 +207,7 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
         }
       }
       blocks.push(block);
-      for (const id of s.roiIds) protectedIds.add(id);
+      if (!sequential) for (const id of s.roiIds) protectedIds.add(id);
     } catch (e) {
       if (!isKeepOutRefusal(e)) throw e;
       infeasible.push({ site: s, reason: e.message });
@@ -208,7 +221,7 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
       : ctToStage(reg, { x: 0, y: 0, z: top });
   const cands: Candidate[] = blocks.map((b) => ({ siteId: b.site.id, score: b.site.score, blockTime_s: b.blockTime_s, position: b.firstTarget }));
   const budget = opts.budget_s ?? null;
-  const sel = selectAndOrder(start, cands, cfg.schedule.dropToFit ? budget : null, (d) => moveTime(cfg, d), formatDuration);
+  const sel = selectAndOrder(start, cands, cfg.schedule.dropToFit ? budget : null, (d) => moveTime(cfg, d), formatDuration, sequential);
   if (!cfg.schedule.dropToFit && budget !== null && sel.totalTime_s > budget)
     throw new NanoroiError('E_LIMITS', `the plan needs ${formatDuration(sel.totalTime_s)}, over the ${formatDuration(budget)} budget (schedule.dropToFit is off)`);
 
@@ -268,6 +281,8 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
     warnings.push(`site ${f.site.id} (score ${f.site.score.toFixed(3)}) dropped: ${f.reason}`);
     dropped.push({ siteId: f.site.id, roiIds: f.site.roiIds, score: f.site.score, estimatedTime_s: 0, reason: f.reason });
   }
+  if (infeasible.length && cfg.milling.protect === 'planned')
+    warnings.push(`${infeasible.length} site(s) could not be exposed without cutting the ROIs of a better-ranked site; milling.protect = 'sequential' maps sites shallowest first and mills through ROIs already mapped (serial sectioning)`);
   const i = cfg.instrument;
   const recipe: Recipe = {
     schemaVersion: RECIPE_SCHEMA_VERSION,
@@ -303,6 +318,6 @@ export function planSession(roiFile: RoiFile, cfg: PlanConfig, opts: PlanOptions
     const unprotected = roiFile.rois.length - planned.size;
     if (unprotected > 0) warnings.push(`${unprotected} ROI(s) outside the planned sites are not protected from milling (plan config milling.protect = 'all' protects every ROI)`);
   }
-  validateRecipe(recipe, cfg, protectAll ? roiFile.rois : roiFile.rois.filter((r) => planned.has(r.id)));
+  validateRecipe(recipe, cfg, protectAll ? roiFile.rois : roiFile.rois.filter((r) => planned.has(r.id)), { sequential });
   return recipe;
 }

@@ -15,11 +15,18 @@ function stepName(s: Step): string {
   return `step ${s.id} (${s.kind}${s.siteId !== null ? `, site ${s.siteId}` : ''})`;
 }
 
-export function validateRecipe(recipe: Recipe, cfg: PlanConfig, rois: Roi[]): void {
+export function validateRecipe(recipe: Recipe, cfg: PlanConfig, rois: Roi[], opts: { sequential?: boolean } = {}): void {
   const lim = cfg.instrument.stageLimits;
   const siteRois = new Map<number, Set<number>>();
   for (const s of recipe.sites) siteRois.set(s.siteId, new Set(s.roiIds));
+  // Serial sectioning: once the session has moved on from a site, its ROIs are mapped and may be milled away.
+  const done = new Set<number>();
+  let lastSite: number | null = null;
   recipe.steps.forEach((s, i) => {
+    if (opts.sequential && s.siteId !== null && s.siteId !== lastSite) {
+      if (lastSite !== null) for (const id of siteRois.get(lastSite) ?? []) done.add(id);
+      lastSite = s.siteId;
+    }
     if (s.id !== i + 1) throw new NanoroiError('E_STATE', `recipe steps are out of order at position ${i + 1} (id ${s.id})`);
     if (s.kind === 'stage-move') {
       const t = s.target;
@@ -40,7 +47,7 @@ export function validateRecipe(recipe: Recipe, cfg: PlanConfig, rois: Roi[]): vo
     }
     if (s.kind === 'mill') {
       const own = s.siteId !== null ? siteRois.get(s.siteId) : undefined;
-      const others = rois.filter((r) => !own || !own.has(r.id));
+      const others = rois.filter((r) => (!own || !own.has(r.id)) && !done.has(r.id));
       const hit = keepOutConflict(s.box.sample_um, others, cfg.milling.keepOut_um);
       if (hit) throw new NanoroiError('E_LIMITS', `${stepName(s)}: the pattern box cuts into the keep-out zone of ROI ${hit.id}`);
       if (!(s.depth_um > 0) || !(s.width_um > 0) || !(s.height_um > 0))

@@ -107,11 +107,12 @@ export function selectAndOrder(
   budget_s: number | null,
   moveTime: (d: number) => number,
   formatTime: (s: number) => string,
+  /** Keep the candidates' own order (serial sectioning: shallowest first) instead of the shortest tour. */
+  fixedOrder = false,
 ): Selection {
   const byScore = cands.map((_, i) => i).sort((a, b) => cands[b].score - cands[a].score || cands[a].siteId - cands[b].siteId);
   const timeOf = (idx: number[]): { order: number[]; total: number } => {
-    const sub = idx.map((i) => cands[i].position);
-    const o = orderSites(start, sub).map((k) => idx[k]);
+    const o = fixedOrder ? [...idx].sort((a, b) => a - b) : orderSites(start, idx.map((i) => cands[i].position)).map((k) => idx[k]);
     let total = 0;
     let cur = start;
     for (const i of o) {

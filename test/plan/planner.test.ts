@@ -145,6 +145,44 @@ describe('keep-out zones and cross-sections', () => {
   });
 });
 
+describe("protect 'sequential' (serial sectioning)", () => {
+  // ROI 4 (0.6–1.0 µm deep) sits right above ROI 1 (1.5–2.0 µm deep): with 'planned' the better
+  // site 10 mills through ROI 4 and site 40 is lost; mapping ROI 4 first, then milling on down
+  // to ROI 1, keeps both.
+  const f = threeSites();
+  f.rois.push(roi(4, [2.8, 1.8, 19.0], [3.2, 2.2, 19.4], 0.4));
+  f.sites.push({ id: 40, roiIds: [4], centre_um: f.rois[3].centroid_um, bbox_um: f.rois[3].bbox_um, score: 0.4 });
+  const cfg = cfgOf({ milling: { strategy: 'top-down', protect: 'sequential' } });
+  const recipe = planSession(f, cfg);
+
+  it('maps the shallower site first and then mills through it to the deeper one', () => {
+    expect(recipe.dropped).toEqual([]);
+    // sites in session order: shallowest ROI top first (ROI 4 at 19.4, ROI 3 at 19.1, ROI 1 at 18.5, ROI 2 at 18.0)
+    expect(recipe.sites.map((s) => s.siteId)).toEqual([40, 30, 10, 20]);
+    const firstOf = (id: number) => recipe.steps.findIndex((s) => s.siteId === id);
+    const lastOf = (id: number) => recipe.steps.map((s) => s.siteId).lastIndexOf(id);
+    expect(lastOf(40)).toBeLessThan(firstOf(10));
+    // the SIMS of site 40 comes before the first mill of site 10, whose box passes through ROI 4
+    const sims40 = recipe.steps.findIndex((s) => s.kind === 'sims-acquire' && s.siteId === 40);
+    const mills10 = recipe.steps.filter((s): s is MillStep => s.kind === 'mill' && s.siteId === 10);
+    expect(sims40).toBeGreaterThanOrEqual(0);
+    expect(sims40).toBeLessThan(recipe.steps.indexOf(mills10[0]));
+    const r4 = f.rois[3].bbox_um;
+    const through = mills10.some((m) => m.box.sample_um.min.z <= r4.min.z && m.box.sample_um.max.x >= r4.min.x && m.box.sample_um.min.x <= r4.max.x && m.box.sample_um.max.y >= r4.min.y && m.box.sample_um.min.y <= r4.max.y);
+    expect(through).toBe(true);
+    expect(recipe.warnings.some((w) => w.includes('site 10 could not spare every other ROI') && w.includes('already mapped'))).toBe(true);
+  });
+
+  it('the safety gate allows cutting mapped ROIs only after their site, in sequential mode only', () => {
+    const rois = f.rois;
+    expect(() => validateRecipe(recipe, cfg, rois, { sequential: true })).not.toThrow();
+    expect(() => validateRecipe(recipe, cfg, rois)).toThrow(/keep-out zone of ROI 4/);
+    // the same steps with site 10 before site 40 would mill ROI 4 away before it is mapped
+    const swapped = { ...recipe, steps: [...recipe.steps.filter((s) => s.siteId === 10), ...recipe.steps.filter((s) => s.siteId !== 10)].map((s, i) => ({ ...s, id: i + 1 })) };
+    expect(() => validateRecipe(swapped as typeof recipe, cfg, rois, { sequential: true })).toThrow(/keep-out zone of ROI 4/);
+  });
+});
+
 describe('an ROI file without ROIs', () => {
   it('gives a recipe with no steps that says why, not an error', () => {
     const f = { ...threeSites(), rois: [], sites: [] };
