@@ -300,7 +300,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
   const file = path.resolve(opts.model ?? defaultModelPath());
   const m = await openOnnxModel(file, opts.threads);
   try {
-    const win = opts.window ?? m.meta.patchSize;
+    const win = opts.window ?? m.meta.inferenceWindow ?? m.meta.patchSize;
     if (win.some((w) => !Number.isInteger(w) || w <= 0 || w % m.meta.sizeMultiple !== 0)) {
       throw new NanoroiError('E_ARGS', `window ${win.join('×')} must be positive multiples of ${m.meta.sizeMultiple} for model ${m.meta.name}`);
     }

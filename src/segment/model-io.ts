@@ -40,6 +40,8 @@ export interface ModelMeta {
   name: string;
   normalization: NormalizationConfig;
   patchSize: Vec3;
+  /** Default sliding window at inference (absent: the patch size). */
+  inferenceWindow?: Vec3;
   info?: Record<string, unknown>;
 }
 

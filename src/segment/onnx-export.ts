@@ -29,6 +29,8 @@ export interface OnnxMeta {
   name: string;
   normalization: ModelMeta['normalization'];
   patchSize: Vec3;
+  /** Window `nanoroi segment` uses by default (absent: the patch size). */
+  inferenceWindow?: Vec3;
   sizeMultiple: number;
   classes: string[];
   config: UNetConfig;
@@ -175,6 +177,7 @@ export function exportOnnx(model: UNet, meta: ModelMeta): Uint8Array {
     name: meta.name,
     normalization: meta.normalization,
     patchSize: meta.patchSize,
+    ...(meta.inferenceWindow ? { inferenceWindow: meta.inferenceWindow } : {}),
     sizeMultiple: sizeMultiple(cfg),
     classes: [...CLASS_NAMES],
     config: cfg,

@@ -156,6 +156,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   let bytes: Uint8Array;
   try {
     best.meta.info = { ...(best.meta.info ?? {}), run: outDir };
+    if (cfg.export.inferenceWindow) best.meta.inferenceWindow = cfg.export.inferenceWindow;
     bytes = exportOnnx(best.model, best.meta);
     await writeFileAtomic(onnxFile, bytes);
     if (cfg.export.tfjs) await saveModel(`${stem}.tfjs`, best.model, best.meta);

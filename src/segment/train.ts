@@ -87,6 +87,12 @@ export const TrainConfigSchema = z
         card: z.boolean().default(true),
         /** Also copy the best tfjs model to <onnx stem>.tfjs/ (for `--init` fine-tuning). */
         tfjs: z.boolean().default(true),
+        /**
+         * Default sliding window of `nanoroi segment` for the exported model (z, y, x; multiples of
+         * 2^(depth−1)); absent: the training patch. A window larger than the patch gives the
+         * network more context per call.
+         */
+        inferenceWindow: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
       })
       .strict()
       .prefault({}),
@@ -95,6 +101,8 @@ export const TrainConfigSchema = z
   .superRefine((c, ctx) => {
     const m = 2 ** (c.model.depth - 1);
     if (c.patch.size.some((s) => s % m !== 0)) ctx.addIssue({ code: 'custom', path: ['patch', 'size'], message: `every patch size must be divisible by ${m} (model depth ${c.model.depth})` });
+    if (c.export.inferenceWindow?.some((s) => s % m !== 0))
+      ctx.addIssue({ code: 'custom', path: ['export', 'inferenceWindow'], message: `every window size must be divisible by ${m} (model depth ${c.model.depth})` });
   });
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 export type TrainConfig = z.output<typeof TrainConfigSchema>;

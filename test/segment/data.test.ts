@@ -178,6 +178,7 @@ describe('training configs in training/', () => {
   }
   it('a bad config names the field', () => {
     expect(() => parseTrainConfig({ name: 'x', datasets: ['a'], output: 'o', model: { depth: 4 }, patch: { size: [30, 32, 32] } })).toThrow(/patch\.size.*divisible by 8/);
+    expect(() => parseTrainConfig({ name: 'x', datasets: ['a'], output: 'o', model: { depth: 4 }, patch: { size: [32, 32, 32] }, export: { inferenceWindow: [48, 44, 48] } })).toThrow(/export\.inferenceWindow.*divisible by 8/);
     expect(() => parseTrainConfig({ name: 'x', datasets: [], output: 'o' })).toThrow(/datasets/);
   });
 });
