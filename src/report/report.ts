@@ -698,7 +698,11 @@ export function cardFacts(card: Record<string, unknown>): [string, string][] {
   }
   const ho = at('heldOut');
   if (ho === null) add('held-out test', '<span class="bad">none: the model was not scored on held-out volumes</span>');
-  else if (ho && typeof ho === 'object' && Array.isArray((ho as Record<string, unknown>).samples)) add('held-out test', `${((ho as Record<string, unknown>).samples as unknown[]).length} volumes (means below)`);
+  else if (ho && typeof ho === 'object' && Array.isArray((ho as Record<string, unknown>).samples)) {
+    const h = ho as Record<string, unknown>;
+    const from = Array.isArray(h.manifests) && h.manifests.length ? ` of ${h.manifests.map((m) => `<code>${esc(String(m))}</code>`).join(', ')}` : '';
+    add('held-out test', `${(h.samples as unknown[]).length} volumes${from} (means below)`);
+  }
   used.add('heldOut');
   for (const [k, v] of Object.entries(card)) {
     if (used.has(k) || k === 'schemaVersion') continue;
