@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { writeVolume } from '../../src/io/volume-file.js';
 import { makeVolume } from '../../src/core/volume.js';
 import { setQuiet } from '../../src/core/progress.js';
@@ -116,6 +116,16 @@ describe('training/bundled.json', () => {
     expect(state.history).toHaveLength(state.epoch);
     const m = await loadModel(path.join(snap, 'checkpoint'));
     m.model.dispose();
+  });
+});
+
+describe('training/*.json', () => {
+  it('every shipped training config parses', async () => {
+    const { parseTrainConfig } = await import('../../src/segment/train.js');
+    const dir = path.join(__dirname, '../../training');
+    const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) expect(() => parseTrainConfig(JSON.parse(readFileSync(path.join(dir, f), 'utf8')), f), f).not.toThrow();
   });
 });
 
