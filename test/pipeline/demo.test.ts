@@ -16,16 +16,16 @@ import { DEMO_PILLAR_TOP_STAGE_UM } from '../../src/cli/commands/run.js';
 import { setQuiet } from '../../src/core/progress.js';
 import { scoreRois } from '../../src/roi/score.js';
 
-// Measured with the shipped model (epoch 83 of training/bundled.json): the planned site holds 13
-// ROIs, 12 on planted features; micropore ROIs 24 of 24 on planted pores, every planted pore over
-// 0.3 µm (16) found; crack ROIs 16 of 25 on planted cracks, 16 of 18 planted cracks found. The
-// classical baseline gave 9 of 23 site ROIs, micropores 21 of 95, cracks 8 of 23. The bars leave a
-// little room for float differences between CPUs (a voxel's argmax may flip).
+// Measured with the shipped model (bundled-context, epoch 10): the planned site holds 15 ROIs, 12
+// on planted features; micropore ROIs 23 of 23 on planted pores, every planted pore over 0.3 µm
+// (16) found; crack ROIs 17 of 23 on planted cracks, 17 of 18 planted cracks found. The classical
+// baseline gave 9 of 23 site ROIs, micropores 21 of 95, cracks 8 of 23. The bars leave a little
+// room for float differences between CPUs (a voxel's argmax may flip).
 const SITE_BAR = 0.75;
 const PLANNED_BAR = 0.75;
 const MICROPORE_PRECISION = 0.9;
 const CRACK_RECALL = 0.8;
-const CRACK_PRECISION = 0.55;
+const CRACK_PRECISION = 0.6;
 
 describe('the bundled sample (npm start)', () => {
   it('plans sites whose ROIs lie on planted micropores and cracks', async () => {

@@ -96,11 +96,17 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
 
 describe('training/bundled.json', () => {
   const root = path.join(__dirname, '../..');
-  it('parses, exports to models/bundled.onnx and resumes from its committed snapshot when one exists', async () => {
+  it('parses, exports stage 1 to out/ (stage 2, bundled-context, ships models/bundled.onnx) and resumes from its committed snapshot', async () => {
     const { parseTrainConfig } = await import('../../src/segment/train.js');
     const file = path.join(root, 'training/bundled.json');
     const cfg = parseTrainConfig(JSON.parse(await fs.readFile(file, 'utf8')), file);
-    expect(path.resolve(path.dirname(file), cfg.export.onnx!)).toBe(path.join(root, 'models/bundled.onnx'));
+    expect(path.resolve(path.dirname(file), cfg.export.onnx!)).toBe(path.join(root, 'out/train/bundled/bundled.onnx'));
+    const file2 = path.join(root, 'training/bundled-context.json');
+    const cfg2 = parseTrainConfig(JSON.parse(await fs.readFile(file2, 'utf8')), file2);
+    expect(path.resolve(path.dirname(file2), cfg2.export.onnx!)).toBe(path.join(root, 'models/bundled.onnx'));
+    expect(cfg2.model).toEqual(cfg.model);
+    expect(cfg2.checkpointSnapshot).toBe('checkpoints/bundled-context');
+    expect(existsSync(path.join(root, 'training', cfg2.checkpointSnapshot!, 'checkpoint/state.json'))).toBe(true);
     // The card is scored on the held-out set made with other settings, and the low-dose stress set.
     expect(cfg.heldOut!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout/manifest.json')]);
     expect(cfg.stressTest!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout-lowdose/manifest.json')]);
