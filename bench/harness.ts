@@ -121,6 +121,17 @@ export function formatResult(r: BenchResult): string {
   return parts.join(' · ');
 }
 
+/** max |a − b| relative to max |b|. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    m = Math.max(m, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return m / s;
+}
+
 /** Max absolute and relative difference of two numeric arrays; null if within tolerances. */
 export function compareArrays(a: ArrayLike<number>, b: ArrayLike<number>, relTol = 1e-4, absTol = 1e-6): string | null {
   if (a.length !== b.length) return `lengths differ: ${a.length} vs ${b.length}`;

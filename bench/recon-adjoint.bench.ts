@@ -6,17 +6,7 @@
 import { sharedFloat32 } from '../src/core/pool.js';
 import { parseGeometry, volumeOrigin } from '../src/geometry/geometry.js';
 import { gridFrom, josephAdjoint } from '../src/recon/adjoint.js';
-import type { BenchCase } from './harness.js';
-
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return m / s;
-}
+import { maxRelDiff, type BenchCase } from './harness.js';
 
 export async function cases(): Promise<BenchCase[]> {
   const n = 128;
@@ -39,7 +29,7 @@ export async function cases(): Promise<BenchCase[]> {
       fast: async () => (await josephAdjoint(y, g, grid, { angles: views, ones: true, threads: 2, out, onesOut })).volume.slice(),
       reference: async () => (await josephAdjoint(y, g, grid, { angles: views, ones: true, threads: 0 })).volume,
       agree: (f, r) => {
-        const d = maxRel(f as Float32Array, r as Float32Array);
+        const d = maxRelDiff(f as Float32Array, r as Float32Array);
         return d < 1e-6 ? null : `max relative difference ${d.toExponential(2)}`;
       },
       work: views.length * per * n * 2,

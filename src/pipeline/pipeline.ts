@@ -175,13 +175,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
       const t0 = performance.now();
       const content = 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack';
       // Nothing outside the reconstruction's complete-data field of view is labelled.
-      const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('../segment/postprocess.js');
+      const { fieldOfViewFromKeyValues } = await import('../segment/postprocess.js');
       const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
       if (!useModel) {
         if (seg.method === 'auto') log('segment: no bundled model installed; using the classical baseline');
         const { segmentClassical } = await import('../segment/classical.js');
-        const labels = await segmentClassical(vol);
-        if (fov !== null) applyFieldOfView(labels.data, labels, fov);
+        const labels = await segmentClassical(vol, { fovRadius_um: fov });
         await writeVolume(ctx.out('labels.nrrd'), labels, { gzip: true, content });
         const seconds = (performance.now() - t0) / 1000;
         await writeFileAtomic(ctx.out('segment.json'), json({ method: 'classical', seconds }));

@@ -16,6 +16,7 @@ import type { Window } from '../io/preview.js';
 import { formatCurrent } from '../plan/config.js';
 import type { Recipe, Step } from '../recipes/schema.js';
 import type { Roi } from '../roi/schema.js';
+import { roiCovers } from '../roi/score.js';
 import { nanoroiVersion } from '../version.js';
 import { bytes, esc, facts, fixed, num, page, section, table } from './html.js';
 import { loadRun, type LoadOptions, type RunData } from './inputs.js';
@@ -83,13 +84,8 @@ export function truthMatches(run: RunData): Map<number, number[]> {
   if (!run.truth || !run.rois) return out;
   const g = Math.max(...run.rois.source.spacing_um);
   for (const r of run.rois.rois) {
-    const b = r.bbox_um;
     const ids = run.truth.features
-      .filter((f) => f.class === r.class)
-      .filter((f) => {
-        const c = f.centroid_um;
-        return c.x >= b.min.x - g && c.x <= b.max.x + g && c.y >= b.min.y - g && c.y <= b.max.y + g && c.z >= b.min.z - g && c.z <= b.max.z + g;
-      })
+      .filter((f) => f.class === r.class && roiCovers(r, f, g))
       .map((f) => f.id);
     out.set(r.id, ids);
   }

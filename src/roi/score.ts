@@ -37,14 +37,18 @@ export interface RoiScore {
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
 
+/** Whether a planted feature's centroid lies in the ROI's box grown by `grow_um` (one voxel). */
+export function roiCovers(r: Pick<RoiFile['rois'][number], 'bbox_um'>, f: Pick<TruthFeatureLike, 'centroid_um'>, grow_um: number): boolean {
+  const b = r.bbox_um;
+  const c = f.centroid_um;
+  const g = grow_um;
+  return c.x >= b.min.x - g && c.x <= b.max.x + g && c.y >= b.min.y - g && c.y <= b.max.y + g && c.z >= b.min.z - g && c.z <= b.max.z + g;
+}
+
 export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { minPore_um?: number } = {}): RoiScore {
   const minPore = opts.minPore_um ?? 0.3;
   const g = Math.max(...file.source.spacing_um);
-  const covers = (r: RoiFile['rois'][number], f: TruthFeatureLike) => {
-    const b = r.bbox_um;
-    const c = f.centroid_um;
-    return c.x >= b.min.x - g && c.x <= b.max.x + g && c.y >= b.min.y - g && c.y <= b.max.y + g && c.z >= b.min.z - g && c.z <= b.max.z + g;
-  };
+  const covers = (r: RoiFile['rois'][number], f: TruthFeatureLike) => roiCovers(r, f, g);
   const one = (cls: 'micropore' | 'crack'): RoiClassScore => {
     const rois = file.rois.filter((r) => r.class === cls);
     const all = features.filter((f) => f.class === cls);

@@ -16,6 +16,7 @@
  * Labels (DESIGN.md): 0 background, 1 particle, 2 micropore, 3 crack.
  */
 import { z } from 'zod';
+import { applyFieldOfView } from './postprocess.js';
 import { NanoroiError } from '../core/errors.js';
 import { parseWith } from '../core/schema.js';
 import { stats, type Volume, type Vec3 } from '../core/volume.js';
@@ -103,6 +104,8 @@ export const ClassicalOptionsSchema = z
     /** Crack voxels and pore seeds must be this many noise SDs darker than the local particle level (noise: robust SD of the local darkness in the particle core). */
     crackMinCNR: nonneg(2),
     poreMinCNR: nonneg(3),
+    /** Radius (µm) about the rotation axis of the reconstruction's field of view; nothing outside is labelled. null: unknown. */
+    fovRadius_um: z.number().positive().nullable().default(null),
   })
   .strict();
 
@@ -418,7 +421,8 @@ export async function segmentClassicalWithInfo(vol: Volume, opts: ClassicalOptio
     for (let k = 0; k < m; k++) pore[region[k]] = mark;
   }
 
-  // Labels: particle material and its enclosed non-feature voxels are 1.
+  // Labels: particle material and its enclosed non-feature voxels are 1; none outside the field of view.
+  if (p.fovRadius_um !== null) for (const m of [particle, inner, crack, pore]) applyFieldOfView(m, vol, p.fovRadius_um);
   const out = new Uint8Array(n);
   let cPart = 0, cPore = 0, cCrack = 0;
   for (let i = 0; i < n; i++) {

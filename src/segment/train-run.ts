@@ -75,15 +75,14 @@ function hasNoCheckpoint(dir: string): boolean {
 
 async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
   const { segmentWithModel } = await import('./infer.js');
-  const { evaluate } = await import('./eval.js');
+  const { evaluate, truthObjectsFromJson } = await import('./eval.js');
   const { segmentClassical } = await import('./classical.js');
-  const { truthObjectsFromJson } = await import('./eval.js');
+  const { fieldOfViewFromKeyValues } = await import('./postprocess.js');
   const out: HeldOutSample[] = [];
   for (const ref of refs) {
     const s = await loadSample(ref);
     // Planted sizes from truth.json, so detection is scored by physical size (bins 0.15/0.3/0.6 µm).
     const opts = ref.truth ? { truthObjects: truthObjectsFromJson(await readJsonFile(ref.truth), ref.truth) } : {};
-    const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('./postprocess.js');
     const fov = await fieldOfViewFromKeyValues(s.keyValues);
     let t = performance.now();
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, postprocess: { fovRadius_um: fov } });
@@ -91,8 +90,7 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     t = performance.now();
     let classical = null;
     try {
-      const c = await segmentClassical(s.image);
-      if (fov !== null) applyFieldOfView(c.data, c, fov);
+      const c = await segmentClassical(s.image, { fovRadius_um: fov });
       classical = scoreFromReport(evaluate(c, s.labels, opts), (performance.now() - t) / 1000);
     } catch (e) {
       log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);

@@ -45,3 +45,30 @@ describe('reconstruction field of view', () => {
     expect(await fieldOfViewFromKeyValues({ nanoroi_geometry: '{not json' })).toBeNull();
   });
 });
+
+describe('the classical baseline honours the field of view', () => {
+  it('labels nothing outside the radius and the same as without it inside', async () => {
+    const { segmentClassical } = await import('../../src/segment/classical.js');
+    const { makeSynthetic } = await import('../segment/classical-synthetic.js');
+    const s = await makeSynthetic({ seed: 7, blurSigma_vox: 1, noiseSd: 0.05 });
+    const all = await segmentClassical(s.grey);
+    const [nz, ny, nx] = all.shape;
+    const [, sy, sx] = all.spacing_um;
+    const [, oy, ox] = all.origin_um;
+    const r = 0.35 * Math.min(nx * sx, ny * sy);
+    const cut = await segmentClassical(s.grey, { fovRadius_um: r });
+    let outsideLabelled = 0;
+    let insideDiffer = 0;
+    let insideLabelled = 0;
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+      const i = (z * ny + y) * nx + x;
+      const inside = (ox + x * sx) ** 2 + (oy + y * sy) ** 2 <= r * r;
+      if (!inside && cut.data[i] !== 0) outsideLabelled++;
+      if (inside && cut.data[i] !== all.data[i]) insideDiffer++;
+      if (inside && all.data[i] !== 0) insideLabelled++;
+    }
+    expect(outsideLabelled).toBe(0);
+    expect(insideDiffer).toBe(0);
+    expect(insideLabelled).toBeGreaterThan(1000);
+  });
+});

@@ -43,14 +43,13 @@ export const command: CommandModule<object, SegmentArgs> = {
     }
     const loaded = await readVolume(args.volume);
     const vol = loaded.volume;
-    const { applyFieldOfView, fieldOfViewFromKeyValues } = await import('../../segment/postprocess.js');
+    const { fieldOfViewFromKeyValues } = await import('../../segment/postprocess.js');
     // A nanoroi reconstruction says its field of view: nothing outside it is labelled.
     const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
     const t0 = performance.now();
     if (args.method === 'classical') {
       const { segmentClassical } = await import('../../segment/classical.js');
-      const labels = await segmentClassical(vol);
-      if (fov !== null) applyFieldOfView(labels.data, labels, fov);
+      const labels = await segmentClassical(vol, { fovRadius_um: fov });
       await writeVolume(args.out, labels, { gzip: true, content: 'nanoroi labels (classical): 0 background, 1 particle, 2 micropore, 3 crack' });
       log(`segmented ${vol.shape.join('×')} voxels (classical) in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}`);
       return;
