@@ -204,11 +204,17 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
   const pr = cfg.propose;
   stages.push({
     name: 'propose',
-    inputs: useModel ? ['labels.nrrd', volume, 'confidence.nrrd'] : ['labels.nrrd', volume],
+    inputs: [...(useModel ? ['labels.nrrd', volume, 'confidence.nrrd'] : ['labels.nrrd', volume]), ...(cfg.resolution.enabled ? ['resolution.json'] : [])],
     params: pr,
     outputs: ['rois.json', 'rois.csv'],
     run: async (ctx) => {
       const { proposeFiles } = await import('../roi/propose-files.js');
+      // The measured resolution sets the smallest micropore and crack worth an ROI.
+      let resolution_um: number | undefined;
+      if (cfg.resolution.enabled) {
+        const r = (await readJsonFile(ctx.out('resolution.json'))) as { measured?: boolean; fwhm_um?: number };
+        if (r.measured && Number.isFinite(r.fwhm_um) && r.fwhm_um! > 0) resolution_um = r.fwhm_um;
+      }
       const d = await proposeFiles({
         labels: ctx.out('labels.nrrd'),
         volume: inRun(ctx, volume),
@@ -216,10 +222,10 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         out: ctx.out('rois.json'),
         csv: ctx.out('rois.csv'),
         images: ctx.out('roi-images'),
-        options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um },
+        options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um },
       });
       const cracks = d.file.rois.filter((r) => r.class === 'crack').length;
-      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites`);
+      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites${resolution_um ? ` (the measured ${(resolution_um * 1000).toFixed(0)} nm resolution sets the smallest)` : ''}`);
       return { rois: d.file.rois.length, micropores: d.file.rois.length - cracks, cracks, sites: d.file.sites.length };
     },
   });

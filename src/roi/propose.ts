@@ -96,7 +96,7 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
         origin_um: [...labels.origin_um],
         topSurface_um: measures.frame.topSurface_um,
         pillarAxis_um: measures.frame.pillarAxis_um,
-        resolution_um: opts.minPoreDiameter_um ?? 2 * meanVox,
+        resolution_um: opts.resolution_um ?? opts.minPoreDiameter_um ?? 2 * meanVox,
       },
       rois: ranked.rois,
       sites: ranked.sites,

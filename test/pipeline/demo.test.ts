@@ -61,5 +61,8 @@ describe('the bundled sample (npm start)', () => {
     expect(res.measured).toBe(true);
     expect(res.fwhm_um).toBeGreaterThan(0.2);
     expect(res.fwhm_um).toBeLessThan(0.25);
+    // ... and it sets the smallest ROI proposed: no micropore under 0.8 × FWHM.
+    expect(run.rois!.source.resolution_um).toBe(res.fwhm_um);
+    for (const r of run.rois!.rois) if (r.class === 'micropore') expect(r.equivalentDiameter_um).toBeGreaterThanOrEqual(0.8 * res.fwhm_um);
   }, 300_000);
 });

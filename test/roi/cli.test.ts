@@ -35,5 +35,16 @@ describe('nanoroi propose', () => {
     const bad = path.join(dir, 'bad.json');
     expect(await run(['propose', labels, '--out', bad, '--volume', grey, '-q'])).toBe(2);
     expect(existsSync(bad)).toBe(false);
+    for (const r of ['0', '-0.2', 'abc']) {
+      expect(await run(['propose', labels, '--out', bad, '--resolution', r, '-q'])).toBe(2);
+      expect(existsSync(bad)).toBe(false);
+    }
+
+    // --resolution: the 0.39 µm pore (radius-4 ball) is under 0.8 × 0.6 µm and goes; the 1 µm crack stays.
+    const res = path.join(dir, 'res.json');
+    expect(await run(['propose', labels, '--out', res, '--resolution', '0.6', '-q'])).toBe(0);
+    const rf = parseRoiFile(JSON.parse(readFileSync(res, 'utf8')));
+    expect(rf.rois.map((r) => r.class)).toEqual(['crack']);
+    expect(rf.source.resolution_um).toBe(0.6);
   });
 });

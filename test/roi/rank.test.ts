@@ -54,6 +54,31 @@ describe('rankRois / proposeRois', () => {
     expect(csv[1].startsWith('1,')).toBe(true);
   });
 
+  it('the scan resolution sets the floors: micropores under 0.8 × FWHM, cracks shorter than it', async () => {
+    const { d, shape, sp } = scene();
+    const v = makeVolume(d, shape, sp, [0, 0, 0]);
+    const base = await proposeRoisDetailed(v, { watershed: false });
+    const pores = base.file.rois.filter((r) => r.class === 'micropore').map((r) => r.equivalentDiameter_um).sort((a, b) => a - b);
+    expect(pores[0]).toBeGreaterThan(0.35); // radius-4 ball
+    expect(pores[1]).toBeGreaterThan(0.55); // radius-6 ball
+    // A pore floor (0.8 × resolution) between the two pores drops the small one only; the 2 µm crack stays.
+    const res = ((pores[0] + pores[1]) / 2) / 0.8;
+    const mid = await proposeRoisDetailed(v, { watershed: false, resolution_um: res });
+    expect(mid.file.rois.filter((r) => r.class === 'micropore').map((r) => r.equivalentDiameter_um)).toEqual([pores[1]]);
+    expect(mid.file.rois.filter((r) => r.class === 'crack')).toHaveLength(1);
+    expect(mid.dropped.belowResolution).toBe(2); // speck + small pore
+    expect(mid.file.source.resolution_um).toBe(res);
+    const keepAll = await proposeRoisDetailed(v, { watershed: false, resolution_um: (pores[0] * 0.99) / 0.8 });
+    expect(keepAll.file.rois.filter((r) => r.class === 'micropore')).toHaveLength(2);
+    // A 2.1 µm resolution drops the 2 µm crack.
+    const long = await proposeRoisDetailed(v, { watershed: false, resolution_um: 2.1 });
+    expect(long.file.rois.filter((r) => r.class === 'crack')).toHaveLength(0);
+    // An explicit floor wins over the resolution's.
+    const explicit = await proposeRoisDetailed(v, { watershed: false, resolution_um: 2.1, minPoreDiameter_um: 0.1, minCrackLength_um: 0.1 });
+    expect(explicit.file.rois).toHaveLength(3);
+    await expect(proposeRoisDetailed(v, { watershed: false, resolution_um: -1 })).rejects.toThrow(/resolution/);
+  });
+
   it('host particle, confidence and grey class reach the reasons', async () => {
     const { d, shape, sp } = scene();
     const probs = new Float32Array(d.length).fill(0.9);

@@ -9,6 +9,7 @@ interface Args {
   csv?: string;
   images?: string;
   connectivity: number;
+  resolution: number | undefined;
   'min-pore': number | undefined;
   'min-crack': number | undefined;
   'max-depth': number;
@@ -35,9 +36,10 @@ export const command: CommandModule<object, Args> = {
       .option('csv', { type: 'string', describe: 'also write one CSV row per ROI' })
       .option('images', { type: 'string', describe: 'folder for one PNG per ROI (three slices through it, outline drawn)' })
       .option('connectivity', { type: 'number', default: 26, choices: [6, 18, 26], describe: 'voxel connectivity of micropores and cracks' })
-      .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 2 voxels)' })
+      .option('resolution', { type: 'number', describe: 'the scan\'s resolution in µm (FWHM; nanoroi resolution measures it): micropores under 0.8 × it and shorter cracks are dropped' })
+      .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 0.8 × --resolution, else 2 voxels)' })
       .option('min-confidence', { type: 'string', describe: 'with --probabilities: drop ROIs of lower mean confidence, "micropore,crack" (default 0.8,0)' })
-      .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default 4 voxels)' })
+      .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default the larger of 4 voxels and --resolution)' })
       .option('target-depth', { type: 'number', default: 1.5, describe: 'routine milling depth below the top, µm' })
       .option('max-depth', { type: 'number', default: 5, describe: 'deeper ROIs are penalised, µm' })
       .option('fov', { type: 'number', default: 20, describe: 'SIMS field of view for grouping ROIs into sites, µm' })
@@ -53,6 +55,7 @@ export const command: CommandModule<object, Args> = {
     const positive = (v: number | undefined, name: string) => {
       if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new NanoroiError('E_ARGS', `--${name} must be a positive number, got ${v}`);
     };
+    positive(args.resolution, 'resolution');
     positive(args['min-pore'], 'min-pore');
     positive(args['min-crack'], 'min-crack');
     positive(args['target-depth'], 'target-depth');
@@ -77,6 +80,7 @@ export const command: CommandModule<object, Args> = {
       images: args.images,
       options: {
         connectivity: args.connectivity as 6 | 18 | 26,
+        resolution_um: args.resolution,
         minPoreDiameter_um: args['min-pore'],
         minCrackLength_um: args['min-crack'],
         targetDepth_um: args['target-depth'],
