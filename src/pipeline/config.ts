@@ -52,7 +52,8 @@ export const PipelineConfigSchema = z
         /** auto: the bundled model when it is installed, else the classical baseline (said in the log and report). */
         method: z.enum(['auto', 'model', 'classical']).default('auto'),
         model: z.string().optional(),
-        tta: z.boolean().default(false),
+        /** Flip test-time augmentation; absent: what the model recommends (the bundled model: on). */
+        tta: z.boolean().optional(),
       })
       .strict()
       .prefault({}),

@@ -307,7 +307,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     const iw = intensityWindow(vol.data, m.meta.normalization);
     const norm = applyWindow(vol.data, iw, m.meta.normalization.clip);
     const overlap = opts.overlap ?? DEFAULT_OVERLAP;
-    const tta = opts.tta ?? false;
+    const tta = opts.tta ?? m.meta.tta ?? false;
     const progress = new Progress('segment', windowCount(vol.shape, win, overlap, tta), { quiet: opts.quiet });
     const r = await slidingWindow(norm, vol.shape, m.predict, { window: win, overlap, tta, classes: m.meta.classes.length, probabilities: opts.probabilities ?? false, batch: opts.batch, progress });
     progress.finish();

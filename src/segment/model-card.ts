@@ -50,6 +50,8 @@ export interface ModelCard {
   created: string;
   files: { onnx: string; onnxSha256: string; tfjs?: string };
   network: { architecture: '3D U-Net'; config: unknown; parameters: number; classes: string[]; input: string; output: string };
+  /** How the held-out figures were made: the defaults `nanoroi segment` and `nanoroi run` use. */
+  inference?: { tta: boolean; window: number[] | null; postprocess: true };
   data: {
     manifests: string[];
     samples: { train: number; val: number; test: number };
@@ -157,6 +159,7 @@ export function buildModelCard(args: {
       input: 'volume [N,1,D,H,W]: grey values normalized by the stored percentiles',
       output: 'probabilities [N,4,D,H,W]: softmax over the classes',
     },
+    inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, postprocess: true },
     data: { manifests: args.manifests, samples: args.counts, normalization: cfg.normalization, patch: cfg.patch, augment: cfg.augment, seed: cfg.seed },
     training: {
       epochsCompleted: result.epochsCompleted,
@@ -238,6 +241,9 @@ export function modelCardMarkdown(c: ModelCard): string {
   L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h on ${t.hardware}; tfjs backend ${t.backend}`);
   L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
   L.push('## Held-out results', '');
+  if (c.inference) {
+    L.push(`Segmented as \`nanoroi segment\` does by default: ${c.inference.tta ? 'flip test-time augmentation (8 mirrorings averaged)' : 'no test-time augmentation'}, window ${c.inference.window ? c.inference.window.join('×') : 'the training patch'}, post-processing on (field of view from the volume's geometry).`, '');
+  }
   if (!c.heldOut) L.push('No test split in the manifests: no held-out numbers.');
   else {
     L.push(...setTable(c.heldOut));

@@ -42,6 +42,8 @@ export interface ModelMeta {
   patchSize: Vec3;
   /** Default sliding window at inference (absent: the patch size). */
   inferenceWindow?: Vec3;
+  /** Average the 8 mirrorings at inference by default (flip test-time augmentation). */
+  tta?: boolean;
   info?: Record<string, unknown>;
 }
 

@@ -31,6 +31,8 @@ export interface OnnxMeta {
   patchSize: Vec3;
   /** Window `nanoroi segment` uses by default (absent: the patch size). */
   inferenceWindow?: Vec3;
+  /** Whether `nanoroi segment` averages the 8 mirrorings by default (absent: no). */
+  tta?: boolean;
   sizeMultiple: number;
   classes: string[];
   config: UNetConfig;
@@ -178,6 +180,7 @@ export function exportOnnx(model: UNet, meta: ModelMeta): Uint8Array {
     normalization: meta.normalization,
     patchSize: meta.patchSize,
     ...(meta.inferenceWindow ? { inferenceWindow: meta.inferenceWindow } : {}),
+    ...(meta.tta !== undefined ? { tta: meta.tta } : {}),
     sizeMultiple: sizeMultiple(cfg),
     classes: [...CLASS_NAMES],
     config: cfg,

@@ -155,6 +155,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   try {
     best.meta.info = { ...(best.meta.info ?? {}), run: outDir };
     if (cfg.export.inferenceWindow) best.meta.inferenceWindow = cfg.export.inferenceWindow;
+    if (cfg.export.tta !== undefined) best.meta.tta = cfg.export.tta;
     bytes = exportOnnx(best.model, best.meta);
     await writeFileAtomic(onnxFile, bytes);
     if (cfg.export.tfjs) await saveModel(`${stem}.tfjs`, best.model, best.meta);

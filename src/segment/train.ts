@@ -93,6 +93,11 @@ export const TrainConfigSchema = z
          * network more context per call.
          */
         inferenceWindow: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
+        /**
+         * Whether `nanoroi segment` and `nanoroi run` average the 8 mirrorings by default for the
+         * exported model (8× the inference time); the model card is scored the same way.
+         */
+        tta: z.boolean().optional(),
       })
       .strict()
       .prefault({}),

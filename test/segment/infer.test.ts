@@ -104,7 +104,7 @@ describe('segmentWithModel (onnxruntime)', () => {
     const c = g.node('Conv', ['volume', w, b], { kernel_shape: [1, 1, 1] });
     g.node('Softmax', [c], { axis: 1 }, 'probabilities');
     const norm = NormalizationSchema.parse({ lowPercentile: 1, highPercentile: 99, clip: true });
-    const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
+    const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], tta: true, sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
     const vi = (name: string, c: number) =>
       onnx.ValueInfoProto.create({
         name,
@@ -136,7 +136,11 @@ describe('segmentWithModel (onnxruntime)', () => {
     expect(r.labels.spacing_um).toEqual([0.05, 0.05, 0.05]);
     // The model's inferenceWindow is the default window; --window overrides it.
     expect(r.info.window).toEqual([8, 12, 8]);
-    expect((await segmentWithModel(vol, { model: file, threads: 1, quiet: true, window: [16, 16, 16] })).info.window).toEqual([16, 16, 16]);
+    const plain = await segmentWithModel(vol, { model: file, threads: 1, quiet: true, window: [16, 16, 16], tta: false });
+    expect(plain.info.window).toEqual([16, 16, 16]);
+    // The model's tta flag is the default; tta: false turns it off.
+    expect(plain.info.tta).toBe(false);
+    expect((await segmentWithModel(vol, { model: file, threads: 1, quiet: true, window: [16, 16, 16] })).info.tta).toBe(true);
     expect(r.info.counts.reduce((a, b) => a + b, 0)).toBe(raw.length);
     await expect(segmentWithModel(vol, { model: path.join(tmp, 'missing.onnx') })).rejects.toThrow(/does not exist/);
     await fs.rm(tmp, { recursive: true, force: true });

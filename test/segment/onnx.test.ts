@@ -39,8 +39,9 @@ describe('ONNX export', () => {
   for (const norm of ['batch', 'instance', 'group', 'none'] as const) {
     it(`onnxruntime output equals tfjs output (${norm} norm), max abs diff < 1e-4`, async () => {
       const net = randomNet(norm, norm.length, norm === 'none' ? 'relu' : 'leakyrelu');
-      const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16], inferenceWindow: [24, 24, 24] });
+      const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16], inferenceWindow: [24, 24, 24], tta: norm === 'batch' });
       const meta = readOnnxMeta(bytes)!;
+      expect(meta.tta).toBe(norm === 'batch');
       expect(meta.sizeMultiple).toBe(4);
       expect(meta.inferenceWindow).toEqual([24, 24, 24]);
       expect(meta.config.norm).toBe(norm);

@@ -22,7 +22,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       .option('method', { type: 'string', choices: ['model', 'classical'], default: 'model', describe: 'U-Net model or classical baseline' })
       .option('model', { type: 'string', describe: 'ONNX model (default: models/bundled.onnx)' })
       .option('probabilities', { type: 'string', describe: 'also write PROBS.nrrd (confidence of each voxel\'s predicted class, for propose --probabilities) and per-class PROBS.particle/.micropore/.crack.nrrd (float32)' })
-      .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower)' })
+      .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower); default: what the model recommends (the bundled model: on), --no-tta turns it off' })
       .option('overlap', { type: 'number', default: 0.25, describe: 'window overlap fraction, 0 ≤ overlap < 1 (0.5 as nnU-Net: best quality, 2–3× slower)' })
       .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s training patch)' })
       .option('postprocess', { type: 'boolean', default: true, describe: 'drop predicted micropores/cracks not wrapped in particle or below 0.001/0.005 µm³ (--no-postprocess: the raw network output)' }),
