@@ -92,11 +92,11 @@ describe('rankRois / proposeRois', () => {
     }
   });
 
-  it('drops unsure detections: micropores under 0.8 mean confidence by default, per class on request', async () => {
+  it('drops unsure detections: micropores under 0.7 mean confidence by default, per class on request', async () => {
     const { d, shape, sp } = scene();
     const probs = new Float32Array(d.length).fill(0.9);
-    // the shallow pore (centre x 65, z 40) is unsure: 0.7
-    for (let i = 0; i < d.length; i++) if (d[i] === 2 && Math.floor(i / (40 * 80)) > 25) probs[i] = 0.7;
+    // the shallow pore (centre x 65, z 40) is unsure: 0.65
+    for (let i = 0; i < d.length; i++) if (d[i] === 2 && Math.floor(i / (40 * 80)) > 25) probs[i] = 0.65;
     const v = makeVolume(d, shape, sp, [0, 0, 0]);
     const a = await proposeRoisDetailed(v, { probabilities: { data: probs, classes: 1 }, watershed: false });
     expect(a.dropped.lowConfidence).toBe(1);
