@@ -17,7 +17,20 @@ export interface HeldOutScore {
    * the sample has a truth.json. Pooled over samples in the mean, since a volume may hold only a few.
    */
   poresOver300nm?: { truth: number; detected: number; recall: number | null };
+  /**
+   * ROIs proposed from the labels (`nanoroi propose` defaults, the volume's measured resolution) against
+   * the planted features (issue 7: `scoreRois`); counts, pooled over samples in the mean.
+   */
+  rois?: { micropore: RoiCounts; crack: RoiCounts };
   seconds: number;
+}
+
+/** ROI counts of one class: ROIs, those on a planted feature, planted features counted, found. */
+export interface RoiCounts {
+  rois: number;
+  onPlanted: number;
+  planted: number;
+  found: number;
 }
 
 export interface HeldOutSample {
@@ -118,8 +131,19 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
       crack: { recall: m((s) => s.objects.crack.recall), precision: m((s) => s.objects.crack.precision), f1: m((s) => s.objects.crack.f1) },
     },
     ...pooledLarge(scores),
+    ...pooledRois(scores),
     seconds: scores.reduce((a, s) => a + s.seconds, 0) / Math.max(1, scores.length),
   };
+}
+
+function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
+  if (!scores.length || !scores.every((s) => s.rois)) return {};
+  const sum = (cls: 'micropore' | 'crack'): RoiCounts => {
+    const c = { rois: 0, onPlanted: 0, planted: 0, found: 0 };
+    for (const s of scores) for (const k of Object.keys(c) as (keyof RoiCounts)[]) c[k] += s.rois![cls][k];
+    return c;
+  };
+  return { rois: { micropore: sum('micropore'), crack: sum('crack') } };
 }
 
 function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
@@ -223,6 +247,19 @@ function setTable(set: HeldOutSet): string[] {
   if (set.manifests?.length) L.push(`Test volumes: the test split of ${set.manifests.map((m) => `\`${m}\``).join(', ')}.`, '');
   L.push('| method | Dice particle | Dice micropore | Dice crack | Dice defect (2∪3) | micropores R / P | micropores > 0.3 µm recall | cracks R / P | s / volume |', '|---|---|---|---|---|---|---|---|---|');
   L.push(row('U-Net (this model)', set.mean.model), row('classical baseline', set.mean.classical), '');
+  if (set.mean.model.rois) {
+    const rc = (c: RoiCounts) => `${f3(c.planted ? c.found / c.planted : NaN)} (${c.found}/${c.planted}) / ${f3(c.rois ? c.onPlanted / c.rois : NaN)} (${c.onPlanted}/${c.rois})`;
+    const rrow = (name: string, s: HeldOutScore | null) => (s?.rois ? `| ${name} | ${rc(s.rois.micropore)} | ${rc(s.rois.crack)} |` : `| ${name} | – | – |`);
+    L.push(
+      `ROIs proposed from those labels (\`nanoroi propose\` defaults with the volume's measured resolution; an ROI is right when a planted feature of its class has its centroid in the ROI's box; pooled): recall of planted micropores > ${LARGE_PORE_UM} µm and of planted cracks / precision.`,
+      '',
+      '| method | micropore ROIs R / P | crack ROIs R / P |',
+      '|---|---|---|',
+      rrow('U-Net (this model)', set.mean.model),
+      rrow('classical baseline', set.mean.classical),
+      '',
+    );
+  }
   return L;
 }
 

@@ -12,7 +12,9 @@ import { NanoroiError } from '../core/errors.js';
 import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
-import { buildModelCard, heldOutSet, modelCardMarkdown, scoreFromReport, type HeldOutSample, type ModelCard } from './model-card.js';
+import { buildModelCard, heldOutSet, modelCardMarkdown, scoreFromReport, type HeldOutSample, type HeldOutScore, type ModelCard } from './model-card.js';
+import type { Volume } from '../core/volume.js';
+import type { TruthFeatureLike } from '../roi/score.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
 import { exportOnnx } from './onnx-export.js';
 import { packageRoot } from './infer.js';
@@ -78,20 +80,45 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
   const { evaluate, truthObjectsFromJson } = await import('./eval.js');
   const { segmentClassical } = await import('./classical.js');
   const { fieldOfViewFromKeyValues } = await import('./postprocess.js');
+  const { measureResolution } = await import('../recon/resolution.js');
+  const { proposeRoisDetailed } = await import('../roi/propose.js');
+  const { scoreRois } = await import('../roi/score.js');
   const out: HeldOutSample[] = [];
   for (const ref of refs) {
     const s = await loadSample(ref);
     // Planted sizes from truth.json, so detection is scored by physical size (bins 0.15/0.3/0.6 µm).
-    const opts = ref.truth ? { truthObjects: truthObjectsFromJson(await readJsonFile(ref.truth), ref.truth) } : {};
+    const truthJson = ref.truth ? ((await readJsonFile(ref.truth)) as { features?: TruthFeatureLike[] }) : undefined;
+    const opts = ref.truth ? { truthObjects: truthObjectsFromJson(truthJson, ref.truth) } : {};
     const fov = await fieldOfViewFromKeyValues(s.keyValues);
+    // ROIs as `nanoroi run` proposes them: the resolution measured on the volume sets the floors.
+    let resolution_um: number | undefined;
+    try {
+      const r = measureResolution(s.image);
+      if (Number.isFinite(r.fwhm_um) && r.fwhm_um > Math.min(...s.image.spacing_um)) resolution_um = r.fwhm_um;
+    } catch {
+      resolution_um = undefined; // no straight edge: the default floors
+    }
+    const roiCounts = async (labels: Volume<Uint8Array>, confidence?: Float32Array): Promise<HeldOutScore['rois']> => {
+      if (!truthJson?.features) return undefined;
+      const d = await proposeRoisDetailed(labels, { intensity: s.image, probabilities: confidence ? { data: confidence, classes: 1 } : undefined, resolution_um, threads: 0 });
+      const sc = scoreRois(d.file, truthJson.features);
+      const pick = (c: 'micropore' | 'crack') => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
+      return { micropore: pick('micropore'), crack: pick('crack') };
+    };
     let t = performance.now();
-    const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, postprocess: { fovRadius_um: fov } });
+    const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, probabilities: true, postprocess: { fovRadius_um: fov } });
     const modelScore = scoreFromReport(evaluate(m.labels, s.labels, opts), (performance.now() - t) / 1000);
+    const conf = new Float32Array(m.labels.data.length);
+    for (let i = 0; i < conf.length; i++) conf[i] = m.probabilities![m.labels.data[i]][i];
+    const mr = await roiCounts(m.labels, conf);
+    if (mr) modelScore.rois = mr;
     t = performance.now();
     let classical = null;
     try {
       const c = await segmentClassical(s.image, { fovRadius_um: fov });
       classical = scoreFromReport(evaluate(c, s.labels, opts), (performance.now() - t) / 1000);
+      const cr = await roiCounts(c);
+      if (cr) classical.rois = cr;
     } catch (e) {
       log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);
     }
