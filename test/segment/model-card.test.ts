@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkTargets, heldOutSet, meanScore, modelCardMarkdown, scoreFromReport, type HeldOutScore, type ModelCard } from '../../src/segment/model-card.js';
+import { checkTargets, heldOutSet, meanScore, modelCardMarkdown, scoreFromReport, type HeldOutScore } from '../../src/segment/model-card.js';
 import { evaluate } from '../../src/segment/eval.js';
 import type { Vec3 } from '../../src/core/volume.js';
 
@@ -42,7 +42,7 @@ describe('model card scores', () => {
     // One volume without ROI counts: no pooled figure rather than a partial one.
     expect(meanScore([a, base]).rois).toBeUndefined();
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);
-    const md = modelCardMarkdown({ name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, inference: { tta: true, window: null, postprocess: true }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] } as ModelCard);
+    const md = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, inference: { tta: true, window: null, postprocess: true }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
     expect(md).toContain('| U-Net (this model) | 0.900 (9/10) / 0.900 (9/10) | 0.750 (3/4) / 0.500 (2/4) |');
     expect(md).toContain('flip test-time augmentation (8 mirrorings averaged)');
   });
