@@ -19,6 +19,13 @@
  * connected bodies (pieces closer than the gap join); bodies smaller than `minBodyShare` of the
  * largest go.
  *
+ * A sealed pocket of "background" — not connected to the background around the sample (6-
+ * connected, off the volume border) — whose rim touches a micropore or crack is the dark middle of
+ * that defect: the network calls the core of a pore or a crack opening wider than the resolution
+ * vacuum. It takes the class (micropore or crack) with more of its rim, so the defect is whole and
+ * the wrap test below sees it inside its particle. Pockets rimmed by particle alone (binder between
+ * particles) stay background.
+ *
  * A defect component's *wrap* is the share of the voxels that touch it (6-neighbours outside the
  * component) that are particle or another defect. A micropore inside a particle has wrap ≈ 1; a
  * through crack splits its particle and still has most of its rim in particle; a streak in the
@@ -57,6 +64,15 @@ export const PostprocessSchema = z
       .object({ micropore: z.number().min(0).default(0.001), crack: z.number().min(0).default(0.005) })
       .strict()
       .prefault({}),
+    /**
+     * Sealed background pockets smaller than `maxVolume_um3` with at least `minDefectRim` of their
+     * rim micropore or crack join that defect; null: off.
+     */
+    pockets: z
+      .object({ minDefectRim: z.number().min(0).max(1).default(0.1), maxVolume_um3: z.number().positive().default(1) })
+      .strict()
+      .nullable()
+      .default({ minDefectRim: 0.1, maxVolume_um3: 1 }),
     /** Least wrap (share of the component's rim that is particle or defect) kept. */
     minWrap: z
       .object({ micropore: z.number().min(0).max(1).default(0.6), crack: z.number().min(0).max(1).default(0.4) })
@@ -73,6 +89,8 @@ export interface PostprocessStats {
   outsideFieldOfView: number;
   /** Foreground voxels dropped as lying outside the sample (in bodies apart from the pillar). */
   outsideSample: { bodies: number; removedBodies: number; voxelsRemoved: number };
+  /** Sealed background pockets given to the defect they border, and their voxels. */
+  pockets: { micropore: number; crack: number; voxels: number };
   micropore: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
   crack: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
 }
@@ -111,7 +129,8 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
     }
     stats.outsideSample = { bodies: bodies.sizes.length - 1, removedBodies: drop.reduce((a, b) => a + b, 0), voxelsRemoved: removed };
   }
-  // The defect rules look at the labels left after the sample step.
+  stats.pockets = o.pockets ? fillPockets(out, shape, o.pockets.minDefectRim, o.pockets.maxVolume_um3 / voxVol) : { micropore: 0, crack: 0, voxels: 0 };
+  // The defect rules look at the labels left after the sample and pocket steps.
   const src = Uint8Array.from(out);
   for (const name of ['micropore', 'crack'] as const) {
     const cls = CLASS[name];
@@ -170,6 +189,61 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
     stats[name] = { components: count, removedSmall, removedUnwrapped, voxelsRemoved };
   }
   return { labels: { ...labels, data: out }, stats };
+}
+
+/**
+ * Background pockets (6-connected components off the volume border) of fewer than `maxVoxels`
+ * voxels with at least `minDefectRim` of their 6-neighbour rim micropore or crack take the class
+ * with more rim, in place.
+ */
+function fillPockets(out: Uint8Array, shape: Vec3, minDefectRim: number, maxVoxels: number): PostprocessStats['pockets'] {
+  const [nz, ny, nx] = shape;
+  const plane = nx * ny;
+  const mask = new Uint8Array(out.length);
+  for (let i = 0; i < out.length; i++) mask[i] = out[i] === 0 ? 1 : 0;
+  const cc = labelComponents(mask, shape, 6);
+  const count = cc.sizes.length - 1;
+  const rim = new Float64Array((count + 1) * 4); // per pocket: rim voxels of label 0..3 (0 unused)
+  const open = new Uint8Array(count + 1);
+  for (let l = 1; l <= count; l++) if (cc.sizes[l] >= maxVoxels) open[l] = 1;
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        const i = z * plane + y * nx + x;
+        const l = cc.labels[i];
+        if (l === 0 || open[l]) continue;
+        if (x === 0 || y === 0 || z === 0 || x === nx - 1 || y === ny - 1 || z === nz - 1) {
+          open[l] = 1;
+          continue;
+        }
+        rim[l * 4 + out[i - 1]]++;
+        rim[l * 4 + out[i + 1]]++;
+        rim[l * 4 + out[i - nx]]++;
+        rim[l * 4 + out[i + nx]]++;
+        rim[l * 4 + out[i - plane]]++;
+        rim[l * 4 + out[i + plane]]++;
+      }
+    }
+  }
+  const to = new Uint8Array(count + 1);
+  const res = { micropore: 0, crack: 0, voxels: 0 };
+  for (let l = 1; l <= count; l++) {
+    if (open[l]) continue;
+    const [p, m, c] = [rim[l * 4 + 1], rim[l * 4 + 2], rim[l * 4 + 3]];
+    const total = p + m + c;
+    if (total === 0 || (m + c) / total < minDefectRim) continue;
+    to[l] = m >= c ? 2 : 3;
+    if (to[l] === 2) res.micropore++;
+    else res.crack++;
+  }
+  for (let i = 0; i < out.length; i++) {
+    const l = cc.labels[i];
+    if (l !== 0 && to[l] !== 0) {
+      out[i] = to[l];
+      res.voxels++;
+    }
+  }
+  return res;
 }
 
 /**

@@ -92,13 +92,16 @@ describe('rankRois / proposeRois', () => {
     }
   });
 
-  it('drops unsure detections: micropores under 0.65 mean confidence by default, per class on request', async () => {
+  it('drops unsure detections on request, per class (off by default)', async () => {
     const { d, shape, sp } = scene();
     const probs = new Float32Array(d.length).fill(0.9);
     // the shallow pore (centre x 65, z 40) is unsure: 0.6
     for (let i = 0; i < d.length; i++) if (d[i] === 2 && Math.floor(i / (40 * 80)) > 25) probs[i] = 0.6;
     const v = makeVolume(d, shape, sp, [0, 0, 0]);
-    const a = await proposeRoisDetailed(v, { probabilities: { data: probs, classes: 1 }, watershed: false });
+    const off = await proposeRoisDetailed(v, { probabilities: { data: probs, classes: 1 }, watershed: false });
+    expect(off.dropped.lowConfidence).toBe(0);
+    expect(off.file.rois).toHaveLength(3);
+    const a = await proposeRoisDetailed(v, { probabilities: { data: probs, classes: 1 }, watershed: false, minConfidence: { micropore: 0.65 } });
     expect(a.dropped.lowConfidence).toBe(1);
     expect(a.file.rois.map((r) => r.class).sort()).toEqual(['crack', 'micropore']);
     expect(a.file.rois.find((r) => r.class === 'micropore')!.centroid_um.z).toBeLessThan(0.5);

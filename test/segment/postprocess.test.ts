@@ -38,6 +38,36 @@ describe('post-processing of model labels', () => {
     expect(count(vol.data, 3)).toBe(16 * 40 + 200);
   });
 
+  it('a sealed "background" core of a pore or a wide crack joins it; a binder pocket and open background stay', () => {
+    const { vol, set } = scene();
+    // Pore: 8³ block of micropore around a 4³ core the network called vacuum.
+    set(12, 20, 2, 10, 2, 10, 2);
+    set(14, 18, 4, 8, 4, 8, 0);
+    // Wide crack: a 3-voxel sheet with a 1-voxel "vacuum" middle (sealed inside the slab).
+    set(12, 28, 20, 23, 5, 15, 3);
+    set(13, 27, 21, 22, 6, 14, 0);
+    // Binder pocket: 3³ background inside particle only.
+    set(20, 23, 30, 33, 30, 33, 0);
+    // A pit open to the vacuum above the slab, rimmed by micropore: not sealed, stays.
+    set(26, 30, 30, 36, 2, 8, 2);
+    set(27, 30, 31, 35, 3, 7, 0);
+    const { labels, stats } = postprocessLabels(vol, { minWrap: { micropore: 0, crack: 0 } });
+    const d = labels.data;
+    const at = (z: number, y: number, x: number) => d[(z * 40 + y) * 40 + x];
+    expect(at(15, 5, 5)).toBe(2); // pore core → micropore
+    expect(at(20, 21, 10)).toBe(3); // crack middle → crack
+    expect(at(21, 31, 31)).toBe(0); // binder pocket stays
+    expect(at(28, 32, 4)).toBe(0); // open pit stays background
+    expect(stats.pockets).toEqual({ micropore: 1, crack: 1, voxels: 64 + 14 * 8 });
+    // The filled pore is wrapped in particle: kept whole under the default wrap test.
+    const def = postprocessLabels(vol);
+    expect(count(def.labels.data.subarray(0, 22 * 1600), 2)).toBe(8 ** 3);
+    // Off: the core stays background.
+    const off = postprocessLabels(vol, { pockets: null, minWrap: { micropore: 0, crack: 0 } });
+    expect(off.labels.data[(15 * 40 + 5) * 40 + 5]).toBe(0);
+    expect(off.stats.pockets).toEqual({ micropore: 0, crack: 0, voxels: 0 });
+  });
+
   it('a crack along the particle surface (half its rim vacuum) goes at minWrap 0.6, stays at 0.4', () => {
     const { vol, set } = scene();
     set(29, 30, 10, 30, 10, 30, 3); // top layer of the slab: rim is particle below, vacuum above

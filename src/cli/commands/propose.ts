@@ -38,7 +38,7 @@ export const command: CommandModule<object, Args> = {
       .option('connectivity', { type: 'number', default: 26, choices: [6, 18, 26], describe: 'voxel connectivity of micropores and cracks' })
       .option('resolution', { type: 'number', describe: 'the scan\'s resolution in µm (FWHM; nanoroi resolution measures it): micropores under 0.8 × it and shorter cracks are dropped' })
       .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 0.8 × --resolution, else 2 voxels)' })
-      .option('min-confidence', { type: 'string', describe: 'with --probabilities: drop ROIs of lower mean confidence, "micropore,crack" (default 0.65,0)' })
+      .option('min-confidence', { type: 'string', describe: 'with --probabilities: drop ROIs of lower mean confidence, "micropore,crack" (default 0,0: off)' })
       .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default the larger of 4 voxels and --resolution)' })
       .option('target-depth', { type: 'number', default: 1.5, describe: 'routine milling depth below the top, µm' })
       .option('max-depth', { type: 'number', default: 5, describe: 'deeper ROIs are penalised, µm' })
