@@ -16,7 +16,23 @@ export interface TruthFeatureLike {
   centroid_um: { x: number; y: number; z: number };
   equivalentDiameter_um: number;
   micropore?: { plantedEquivalentDiameter_um?: number };
+  crack?: { aperture_um?: number };
 }
+
+/** Planted cracks of one aperture range and how many an ROI covers. */
+export interface ApertureBin {
+  lo_um: number;
+  hi_um: number | null;
+  planted: number;
+  found: number;
+}
+
+/** Aperture ranges crack recall is broken into (planted centre aperture, µm). */
+export const APERTURE_BINS: [number, number | null][] = [
+  [0, 0.1],
+  [0.1, 0.2],
+  [0.2, null],
+];
 
 export interface RoiClassScore {
   rois: number;
@@ -32,7 +48,8 @@ export interface RoiClassScore {
 
 export interface RoiScore {
   micropore: RoiClassScore;
-  crack: RoiClassScore;
+  /** Cracks, with recall by planted aperture (the thinnest are the ones a 224 nm blur hides). */
+  crack: RoiClassScore & { byAperture: ApertureBin[] };
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
@@ -65,5 +82,11 @@ export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { m
       missedIds: missed.map((f) => f.id),
     };
   };
-  return { micropore: one('micropore'), crack: one('crack') };
+  const crack = one('crack');
+  const missed = new Set(crack.missedIds);
+  const byAperture = APERTURE_BINS.map(([lo, hi]) => {
+    const inBin = features.filter((f) => f.class === 'crack' && f.crack?.aperture_um !== undefined && f.crack.aperture_um >= lo && (hi === null || f.crack.aperture_um < hi));
+    return { lo_um: lo, hi_um: hi, planted: inBin.length, found: inBin.filter((f) => !missed.has(f.id)).length };
+  });
+  return { micropore: one('micropore'), crack: { ...crack, byAperture } };
 }

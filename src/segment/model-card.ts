@@ -31,6 +31,8 @@ export interface RoiCounts {
   onPlanted: number;
   planted: number;
   found: number;
+  /** Cracks: planted and found by planted aperture range (µm; hi null = open). */
+  byAperture?: { lo_um: number; hi_um: number | null; planted: number; found: number }[];
 }
 
 export interface HeldOutSample {
@@ -139,8 +141,12 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
 function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
   if (!scores.length || !scores.every((s) => s.rois)) return {};
   const sum = (cls: 'micropore' | 'crack'): RoiCounts => {
-    const c = { rois: 0, onPlanted: 0, planted: 0, found: 0 };
-    for (const s of scores) for (const k of Object.keys(c) as (keyof RoiCounts)[]) c[k] += s.rois![cls][k];
+    const c: RoiCounts = { rois: 0, onPlanted: 0, planted: 0, found: 0 };
+    for (const s of scores) for (const k of ['rois', 'onPlanted', 'planted', 'found'] as const) c[k] += s.rois![cls][k];
+    const bins = scores.map((s) => s.rois![cls].byAperture);
+    if (bins.every((b) => b && b.length === bins[0]!.length)) {
+      c.byAperture = bins[0]!.map((b, i) => ({ lo_um: b.lo_um, hi_um: b.hi_um, planted: bins.reduce((a, x) => a + x![i].planted, 0), found: bins.reduce((a, x) => a + x![i].found, 0) }));
+    }
     return c;
   };
   return { rois: { micropore: sum('micropore'), crack: sum('crack') } };
@@ -259,6 +265,8 @@ function setTable(set: HeldOutSet): string[] {
       rrow('classical baseline', set.mean.classical),
       '',
     );
+    const ap = (s: HeldOutScore | null) => s?.rois?.crack.byAperture?.map((b) => `${b.hi_um === null ? `≥ ${b.lo_um}` : `${b.lo_um}–${b.hi_um}`} µm ${b.found}/${b.planted}`).join(', ');
+    if (ap(set.mean.model)) L.push(`Planted cracks found as ROIs by aperture: this model ${ap(set.mean.model)}${ap(set.mean.classical) ? `; classical ${ap(set.mean.classical)}` : ''}.`, '');
   }
   return L;
 }

@@ -16,16 +16,30 @@ describe('ROI scores against planted features', () => {
     expect(file.rois).toHaveLength(3);
     const c = (x: number, y: number, z: number) => ({ x, y, z });
     const features = [
-      { id: 1, class: 'crack', centroid_um: c(1.5, 1.0, 1.02), equivalentDiameter_um: 0.4 },
+      { id: 1, class: 'crack', centroid_um: c(1.5, 1.0, 1.02), equivalentDiameter_um: 0.4, crack: { aperture_um: 0.1 } },
       { id: 2, class: 'micropore', centroid_um: c(3.25, 1.0, 2.0), equivalentDiameter_um: 0.5, micropore: { plantedEquivalentDiameter_um: 0.6 } },
       { id: 3, class: 'micropore', centroid_um: c(1.0, 0.5, 0.5), equivalentDiameter_um: 0.2 }, // small: not counted, not found
       { id: 4, class: 'micropore', centroid_um: c(0.5, 1.5, 2.0), equivalentDiameter_um: 0.35 }, // missed
-      { id: 5, class: 'crack', centroid_um: c(3.0, 0.3, 0.3), equivalentDiameter_um: 0.3 }, // missed
-      { id: 6, class: 'crack', centroid_um: c(3.25, 1.0, 2.0), equivalentDiameter_um: 0.3 }, // inside the pore's box, other class
+      { id: 5, class: 'crack', centroid_um: c(3.0, 0.3, 0.3), equivalentDiameter_um: 0.3, crack: { aperture_um: 0.06 } }, // missed
+      { id: 6, class: 'crack', centroid_um: c(3.25, 1.0, 2.0), equivalentDiameter_um: 0.3, crack: { aperture_um: 0.25 } }, // inside the pore's box, other class
     ];
     const s = scoreRois(file, features);
     expect(s.micropore).toEqual({ rois: 2, onPlanted: 1, precision: 0.5, planted: 2, found: 1, recall: 0.5, missedIds: [4] });
-    expect(s.crack).toEqual({ rois: 1, onPlanted: 1, precision: 1, planted: 3, found: 1, recall: 1 / 3, missedIds: [5, 6] });
+    expect(s.crack).toEqual({
+      rois: 1,
+      onPlanted: 1,
+      precision: 1,
+      planted: 3,
+      found: 1,
+      recall: 1 / 3,
+      missedIds: [5, 6],
+      // Aperture bins are half-open: 0.1 µm falls in [0.1, 0.2).
+      byAperture: [
+        { lo_um: 0, hi_um: 0.1, planted: 1, found: 0 },
+        { lo_um: 0.1, hi_um: 0.2, planted: 1, found: 1 },
+        { lo_um: 0.2, hi_um: null, planted: 1, found: 0 },
+      ],
+    });
     // The size bar moves with minPore_um.
     expect(scoreRois(file, features, { minPore_um: 0.1 }).micropore.planted).toBe(3);
   });

@@ -39,6 +39,13 @@ describe('model card scores', () => {
     const b: HeldOutScore = { ...base, rois: { micropore: { rois: 5, onPlanted: 5, planted: 6, found: 5 }, crack: { rois: 1, onPlanted: 1, planted: 2, found: 2 } } };
     const m = meanScore([a, b]);
     expect(m.rois).toEqual({ micropore: { rois: 10, onPlanted: 9, planted: 10, found: 9 }, crack: { rois: 4, onPlanted: 2, planted: 4, found: 3 } });
+    // Aperture bins pool when every volume has them.
+    const bins = (f: number[]) => [{ lo_um: 0, hi_um: 0.1, planted: 2, found: f[0] }, { lo_um: 0.1, hi_um: null, planted: 1, found: f[1] }];
+    const a2: HeldOutScore = { ...a, rois: { ...a.rois!, crack: { ...a.rois!.crack, byAperture: bins([1, 1]) } } };
+    const b2: HeldOutScore = { ...b, rois: { ...b.rois!, crack: { ...b.rois!.crack, byAperture: bins([0, 1]) } } };
+    expect(meanScore([a2, b2]).rois!.crack.byAperture).toEqual([{ lo_um: 0, hi_um: 0.1, planted: 4, found: 1 }, { lo_um: 0.1, hi_um: null, planted: 2, found: 2 }]);
+    const md2 = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a2, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b2, classical: null }]), notes: [] });
+    expect(md2).toContain('Planted cracks found as ROIs by aperture: this model 0–0.1 µm 1/4, ≥ 0.1 µm 2/2.');
     // One volume without ROI counts: no pooled figure rather than a partial one.
     expect(meanScore([a, base]).rois).toBeUndefined();
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);
