@@ -620,6 +620,10 @@ const CURATED: [string, string][] = [
   ['classes.crack.precision', 'crack precision'],
   ['classes.crack.recall', 'crack recall'],
   ['poresOver300nm.recall', 'micropores over 0.3 µm found (recall)'],
+  ['rois.micropore.recall', 'micropore ROIs: planted pores over 0.3 µm covered (recall)'],
+  ['rois.micropore.precision', 'micropore ROIs on a planted pore (precision)'],
+  ['rois.crack.recall', 'crack ROIs: planted cracks covered (recall)'],
+  ['rois.crack.precision', 'crack ROIs on a planted crack (precision)'],
   ['objects.micropore.recall', 'micropores detected (object recall)'],
   ['objects.micropore.precision', 'micropore object precision'],
   ['objects.micropore.f1', 'micropore object F1'],
@@ -700,6 +704,8 @@ export function cardFacts(card: Record<string, unknown>): [string, string][] {
     add('held-out test', `${(h.samples as unknown[]).length} volumes${from} (means below)`);
   }
   used.add('heldOut');
+  const inf = at('inference') as Record<string, unknown> | undefined;
+  if (inf && typeof inf === 'object') add('scored with', `${inf.tta === true ? 'flip test-time augmentation' : 'no test-time augmentation'}${inf.postprocess === true ? ', post-processing' : ''} (as <code>nanoroi segment</code> runs it by default)`, 'inference');
   for (const [k, v] of Object.entries(card)) {
     if (used.has(k) || k === 'schemaVersion') continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') add(k, esc(String(v)));
@@ -708,11 +714,22 @@ export function cardFacts(card: Record<string, unknown>): [string, string][] {
   return out;
 }
 
+/** ROI recall and precision from a card's pooled ROI counts (model-card.ts `rois`). */
+function addRoiRatios(m: Map<string, number | null>): Map<string, number | null> {
+  for (const c of ['micropore', 'crack']) {
+    const g = (k: string) => m.get(`rois.${c}.${k}`);
+    const [rois, on, planted, found] = [g('rois'), g('onPlanted'), g('planted'), g('found')];
+    if (typeof planted === 'number' && typeof found === 'number' && planted > 0) m.set(`rois.${c}.recall`, found / planted);
+    if (typeof rois === 'number' && typeof on === 'number' && rois > 0) m.set(`rois.${c}.precision`, on / rois);
+  }
+  return m;
+}
+
 function metricsTable(card: Record<string, unknown>): string {
   const { model, baseline } = cardMetrics(card);
   if (!model && !baseline) return '<p class="not-run">The model card holds no metrics.</p>';
-  const fm = flattenNumbers(model);
-  const fb = flattenNumbers(baseline);
+  const fm = addRoiRatios(flattenNumbers(model));
+  const fb = addRoiRatios(flattenNumbers(baseline));
   let rows: [string, string][] = CURATED.filter(([k]) => fm.has(k) || fb.has(k));
   if (rows.length < 3) {
     const skip = /(Voxels|truePositive|shape|spacing|confusion|tolerance|epoch|seconds)/;

@@ -245,6 +245,10 @@ describe('report of a run folder', () => {
     expect(html).toContain('FWHM 231 nm'); // the half-maximum crossings of the Gaussian LSF
     // Card: micropore Dice of the model (bold: better) and of the classical baseline, in one row.
     expect(html).toContain(`<tr><td>micropore Dice</td><td class="num"><strong>${CARD_MODEL.dice.micropore}</strong></td><td class="num">${CARD_CLASSICAL.dice.micropore}</td></tr>`);
+    expect(html).toContain('flip test-time augmentation, post-processing (as <code>nanoroi segment</code> runs it by default)');
+    // ROI recall / precision from the card's pooled counts.
+    expect(html).toContain('<tr><td>micropore ROIs: planted pores over 0.3 µm covered (recall)</td><td class="num"><strong>1</strong></td><td class="num">0.75</td></tr>');
+    expect(html).toContain('<tr><td>crack ROIs on a planted crack (precision)</td><td class="num"><strong>0.6</strong></td><td class="num">0.5</td></tr>');
     expect(html).toContain(`<tr><td>seconds per test volume</td><td class="num">${CARD_MODEL.seconds}</td><td class="num"><strong>${CARD_CLASSICAL.seconds}</strong></td></tr>`);
     expect(html).toContain('12 train, 3 validation, 4 test volumes');
     expect(html).toContain('40 of 60 (early stop); best epoch 31, validation mean Dice 0.812');
