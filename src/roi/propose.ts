@@ -29,6 +29,8 @@ export interface ProposeOptions extends RankOptions {
   gaps?: GapOptions;
   /** File names recorded in `source`. */
   sourceFiles?: { volume?: string; labels?: string };
+  /** No log lines (the counts are in `dropped`), e.g. when scoring many volumes. */
+  quiet?: boolean;
 }
 
 export interface ProposeDetail {
@@ -76,11 +78,12 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
   const gapVerdicts = instances ? findInterParticleGaps(labels.data, components.labels, shape, spacing_um, instances, measures.components, opts.gaps) : [];
   const gapLabels = new Set(gapVerdicts.filter((v) => v.gap).map((v) => v.label));
   let candidates = measures.components;
+  const say = opts.quiet ? () => undefined : log;
   if (gapLabels.size > 0) {
-    if (opts.keepGaps) log(`${gapLabels.size} crack components look like gaps between touching particles; kept (keepGaps)`);
+    if (opts.keepGaps) say(`${gapLabels.size} crack components look like gaps between touching particles; kept (keepGaps)`);
     else {
       candidates = candidates.filter((m) => !gapLabels.has(m.label));
-      log(`${gapLabels.size} crack components dropped: gaps between two touching particles, not cracks inside one`);
+      say(`${gapLabels.size} crack components dropped: gaps between two touching particles, not cracks inside one`);
     }
   }
   const ranked = rankRois(candidates, spacing_um, opts);
