@@ -634,6 +634,6 @@ export function formatReport(r: EvalReport): string {
 }
 
 /** JSON text of the report (NaN → null, Infinity → "inf"). */
-export function reportToJson(r: EvalReport): string {
+export function reportToJson(r: EvalReport & { rois?: unknown }): string {
   return JSON.stringify(r, (_k, v) => (typeof v === 'number' ? (Number.isNaN(v) ? null : v === Infinity ? 'inf' : v) : v), 2) + '\n';
 }

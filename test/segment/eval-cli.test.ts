@@ -60,6 +60,38 @@ describe('nanoroi eval', () => {
     expect(j.crack.clDice).toBe(1);
   });
 
+  it('scores an ROI file against the planted features with --rois (needs --truth-json)', async () => {
+    const { proposeRois } = await import('../../src/roi/propose.js');
+    const { scoreRois } = await import('../../src/roi/score.js');
+    const file = await proposeRois(s.labels, { watershed: false });
+    const roisPath = path.join(dir, 'rois.json');
+    writeFileSync(roisPath, JSON.stringify(file));
+    const truth = path.join(dir, 'truth.nrrd');
+    // The synthetic pores are small; list them as 0.5 µm so every one counts for recall.
+    const objects = s.objects.map((o) => ({ ...o, equivalentDiameter_um: 0.5 }));
+    const tj = path.join(dir, 'truth-big.json');
+    writeFileSync(tj, JSON.stringify({ objects }));
+    const r = cli('eval', truth, truth, '--truth-json', tj, '--rois', roisPath, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const lib = scoreRois(file, objects.map((o, i) => ({ ...o, id: i + 1 })));
+    const counts = (x: { rois: number; onPlanted: number; planted: number; found: number }) => [x.rois, x.onPlanted, x.planted, x.found];
+    expect(counts(j.rois.micropore)).toEqual(counts(lib.micropore));
+    expect(j.rois.micropore.planted).toBeGreaterThan(0);
+    // ROIs proposed from the truth labels find every planted pore over 0.3 µm.
+    expect(j.rois.micropore.found).toBe(j.rois.micropore.planted);
+    const t = cli('eval', truth, truth, '--truth-json', tj, '--rois', roisPath);
+    expect(t.code).toBe(0);
+    expect(t.out).toContain(`micropores > 0.3 µm found ${lib.micropore.found}/${lib.micropore.planted} (recall 1.000)`);
+    const bad = cli('eval', truth, truth, '--rois', roisPath);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim()).toBe('nanoroi: --rois needs --truth-json (the planted features to score the ROIs against)');
+    writeFileSync(path.join(dir, 'bad-rois.json'), '{"schemaVersion": 1, "rois": 3}');
+    const corrupt = cli('eval', truth, truth, '--truth-json', path.join(dir, 'truth.json'), '--rois', path.join(dir, 'bad-rois.json'));
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.err.trim().split('\n')).toHaveLength(1);
+  });
+
   it('user errors print one line and exit 2', async () => {
     const other = path.join(dir, 'small.nrrd');
     await writeVolume(other, { ...s.labels, data: new Uint8Array(8), shape: [2, 2, 2] });

@@ -11,6 +11,7 @@ interface Args {
   tolerance?: number;
   classical?: boolean;
   'save-pred'?: string;
+  rois?: string;
   out?: string;
 }
 
@@ -28,6 +29,7 @@ export const command: CommandModule<object, Args> = {
       .option('tolerance', { type: 'number', default: 1, describe: 'boundary F1 tolerance, voxels' })
       .option('classical', { type: 'boolean', describe: 'PRED is a grey volume: segment it with the classical baseline first' })
       .option('save-pred', { type: 'string', describe: 'with --classical: also write the baseline labels here (.nrrd/.tif)' })
+      .option('rois', { type: 'string', describe: 'with --truth-json: also score an ROI file (nanoroi propose) against the planted features — recall of micropores over 0.3 µm and of cracks (by aperture), precision of the ROIs' })
       .option('json', { type: 'boolean', describe: 'print JSON (undefined ratios as null) instead of the table' })
       .option('out', { type: 'string', describe: 'write the report to this file instead of stdout' }),
   handler: async (args) => {
@@ -41,6 +43,7 @@ export const command: CommandModule<object, Args> = {
         return v;
       });
     if (args['save-pred'] && !args.classical) throw new NanoroiError('E_ARGS', '--save-pred only applies with --classical');
+    if (args.rois && !args['truth-json']) throw new NanoroiError('E_ARGS', '--rois needs --truth-json (the planted features to score the ROIs against)');
     const { readVolume, writeVolume } = await import('../../io/volume-file.js');
     const { evaluate, formatReport, reportToJson, truthObjectsFromJson } = await import('../../segment/eval.js');
     const truth = (await readVolume(args.truth)).volume;
@@ -51,9 +54,22 @@ export const command: CommandModule<object, Args> = {
       if (args['save-pred']) await writeVolume(args['save-pred'], pred);
     }
     let truthObjects;
+    let truthJson: unknown;
     if (args['truth-json']) {
       const { readJsonFile } = await import('../../core/fsutil.js');
-      truthObjects = truthObjectsFromJson(await readJsonFile(args['truth-json']), args['truth-json']);
+      truthJson = await readJsonFile(args['truth-json']);
+      truthObjects = truthObjectsFromJson(truthJson, args['truth-json']);
+    }
+    let roiScore: import('../../roi/score.js').RoiScore | undefined;
+    if (args.rois) {
+      const { readJsonFile } = await import('../../core/fsutil.js');
+      const { parseRoiFile } = await import('../../roi/schema.js');
+      const { scoreRois } = await import('../../roi/score.js');
+      const file = parseRoiFile(await readJsonFile(args.rois), args.rois);
+      // The phantom's features carry ids, planted pore sizes and crack apertures; a plain object list is numbered.
+      const t = truthJson as { features?: unknown[]; objects?: unknown[] };
+      const list = (Array.isArray(t.features) ? t.features : (t.objects ?? [])) as Record<string, unknown>[];
+      roiScore = scoreRois(file, list.map((f, i) => ({ ...(f as object), id: typeof f.id === 'number' ? f.id : i + 1 }) as unknown as import('../../roi/score.js').TruthFeatureLike));
     }
     const report = evaluate(pred, truth, {
       sizeBins_um: bins,
@@ -62,7 +78,16 @@ export const command: CommandModule<object, Args> = {
       boundaryTolerance_vox: args.tolerance,
       ...(truthObjects ? { truthObjects } : {}),
     });
-    const text = args.json ? reportToJson(report) : formatReport(report);
+    let text = args.json ? reportToJson(roiScore ? { ...report, rois: roiScore } : report) : formatReport(report);
+    if (roiScore && !args.json) {
+      const r3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
+      const m = roiScore.micropore, c = roiScore.crack;
+      const ap = c.byAperture.filter((b) => b.planted > 0).map((b) => `${b.hi_um === null ? `≥${b.lo_um}` : `${b.lo_um}–${b.hi_um}`} µm ${b.found}/${b.planted}`).join(', ');
+      text +=
+        `\nROIs (${args.rois}):\n` +
+        `  micropores > 0.3 µm found ${m.found}/${m.planted} (recall ${r3(m.recall)}); ${m.onPlanted} of ${m.rois} micropore ROIs on a planted pore (precision ${r3(m.precision)})\n` +
+        `  cracks found ${c.found}/${c.planted} (recall ${r3(c.recall)}${ap ? `; by aperture ${ap}` : ''}); ${c.onPlanted} of ${c.rois} crack ROIs on a planted crack (precision ${r3(c.precision)})\n`;
+    }
     if (args.out) {
       const { writeFileAtomic } = await import('../../core/atomic.js');
       await writeFileAtomic(args.out, text);
