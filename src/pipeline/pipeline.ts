@@ -197,6 +197,7 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
       const card = existsSync(modelPath.replace(/\.onnx$/, '.card.json')) ? await readJsonFile(modelPath.replace(/\.onnx$/, '.card.json')) : undefined;
       const seconds = (performance.now() - t0) / 1000;
       await writeFileAtomic(ctx.out('segment.json'), json({ method: 'model', model: modelPath, modelCard: card, info: r.info, seconds }));
+      log(`segment: ${path.basename(modelPath)}${r.info.tta ? ', flip TTA (8 passes a window; "segment": { "tta": false } runs one)' : ''}, ${r.info.windows} windows of ${r.info.window.join('×')}`);
       return { method: 'model', model: path.basename(modelPath), seconds };
     },
   });
