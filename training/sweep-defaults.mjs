@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Re-check the defaults that depend on the model (DEVELOPERS.md): segment each volume of the given
+// dataset splits once, then score label Dice and the ROIs `propose` makes (scoreRois) for each
+// setting in turn. A setting may hold `postprocess` (post-processing options), `propose` (propose
+// options, e.g. minConfidence or watershed) and `tta` (true/false; default: the model's).
+//
+//   node training/sweep-defaults.mjs --model models/bundled.onnx \
+//     --settings '[{}, {"propose": {"minConfidence": {"micropore": 0.65}}}]' \
+//     datasets/out/train-small/val datasets/out/train-small/test
+//
+// Choose on train-small's validation and test splits; the held-out set confirms, never chooses.
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(path.join(root, 'dist/src', p));
+const { readVolume } = await dist('io/volume-file.js');
+const { segmentWithModel } = await dist('segment/infer.js');
+const { fieldOfViewFromKeyValues, postprocessLabels } = await dist('segment/postprocess.js');
+const { proposeRoisDetailed } = await dist('roi/propose.js');
+const { scoreRois } = await dist('roi/score.js');
+const { measureResolution } = await dist('recon/resolution.js');
+const { setQuiet } = await dist('core/progress.js');
+setQuiet(true);
+
+const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: path.join(root, 'models/bundled.onnx') }, settings: { type: 'string', default: '[{}]' } }, allowPositionals: true });
+const settings = JSON.parse(values.settings);
+if (!Array.isArray(settings) || !positionals.length) {
+  console.error('usage: sweep-defaults.mjs [--model M] [--settings JSON-array] SPLIT-FOLDER...');
+  process.exit(2);
+}
+const samples = positionals.flatMap((d) => (existsSync(path.join(d, 'volume.nrrd')) ? [d] : readdirSync(d).map((x) => path.join(d, x)).filter((x) => existsSync(path.join(x, 'volume.nrrd')))));
+const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0] }));
+const dice = (a, b, c) => {
+  let p = 0, t = 0, i = 0;
+  for (let k = 0; k < a.length; k++) { const x = a[k] === c, y = b[k] === c; p += x; t += y; i += x && y; }
+  return p + t ? (2 * i) / (p + t) : 1;
+};
+for (const dir of samples) {
+  const loaded = await readVolume(path.join(dir, 'volume.nrrd'));
+  const img = loaded.volume;
+  const truthLabels = (await readVolume(path.join(dir, 'labels.nrrd'))).volume.data;
+  const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8'));
+  const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
+  let res;
+  try { res = measureResolution(img).fwhm_um; } catch { res = undefined; }
+  const runs = new Map(); // tta → raw network output, segmented once per mode
+  for (const [j, st] of settings.entries()) {
+    const key = String(st.tta ?? 'model');
+    if (!runs.has(key)) runs.set(key, await segmentWithModel(img, { model: values.model, quiet: true, probabilities: true, postprocess: false, ...(st.tta !== undefined ? { tta: st.tta } : {}) }));
+    const m = runs.get(key);
+    const labels = postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data).labels;
+    const conf = new Float32Array(labels.data.length);
+    for (let i = 0; i < conf.length; i++) conf[i] = m.probabilities[labels.data[i]][i];
+    const det = await proposeRoisDetailed(labels, { intensity: img, probabilities: { data: conf, classes: 1 }, resolution_um: res, threads: 0, quiet: true, ...(st.propose ?? {}) });
+    const sc = scoreRois(det.file, truth.features);
+    const a = acc[j];
+    a.n++;
+    a.dice[0] += dice(labels.data, truthLabels, 2);
+    a.dice[1] += dice(labels.data, truthLabels, 3);
+    for (const [k, c] of [['mp', 'micropore'], ['cr', 'crack']]) for (const [i, f] of ['rois', 'onPlanted', 'planted', 'found'].entries()) a[k][i] += sc[c][f];
+  }
+  process.stderr.write('.');
+}
+process.stderr.write('\n');
+const r3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '–');
+console.log(`${samples.length} volumes; Dice is the mean over volumes, ROI figures are pooled (micropores: planted > 0.3 µm)`);
+for (const [j, st] of settings.entries()) {
+  const a = acc[j];
+  console.log(`${JSON.stringify(st)}\n  Dice micropore ${r3(a.dice[0] / a.n)} crack ${r3(a.dice[1] / a.n)} | micropore ROIs R ${r3(a.mp[3] / a.mp[2])} (${a.mp[3]}/${a.mp[2]}) P ${r3(a.mp[1] / a.mp[0])} (${a.mp[1]}/${a.mp[0]}) | crack ROIs R ${r3(a.cr[3] / a.cr[2])} (${a.cr[3]}/${a.cr[2]}) P ${r3(a.cr[1] / a.cr[0])} (${a.cr[1]}/${a.cr[0]})`);
+}
