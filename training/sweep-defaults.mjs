@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist/src', p));
 const { readVolume } = await dist('io/volume-file.js');
-const { segmentWithModel } = await dist('segment/infer.js');
+const { segmentWithModel, predictedClassConfidence } = await dist('segment/infer.js');
 const { fieldOfViewFromKeyValues, postprocessLabels } = await dist('segment/postprocess.js');
 const { proposeRoisDetailed } = await dist('roi/propose.js');
 const { scoreRois } = await dist('roi/score.js');
@@ -52,8 +52,7 @@ for (const dir of samples) {
     if (!runs.has(key)) runs.set(key, await segmentWithModel(img, { model: values.model, quiet: true, probabilities: true, postprocess: false, ...(st.tta !== undefined ? { tta: st.tta } : {}) }));
     const m = runs.get(key);
     const labels = postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data).labels;
-    const conf = new Float32Array(labels.data.length);
-    for (let i = 0; i < conf.length; i++) conf[i] = m.probabilities[labels.data[i]][i];
+    const conf = predictedClassConfidence(labels.data, m.probabilities);
     const det = await proposeRoisDetailed(labels, { intensity: img, probabilities: { data: conf, classes: 1 }, resolution_um: res, threads: 0, quiet: true, ...(st.propose ?? {}) });
     const sc = scoreRois(det.file, truth.features);
     const a = acc[j];

@@ -133,17 +133,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
       outputs: ['resolution.json'],
       run: async (ctx) => {
         const { readVolume } = await import('../io/volume-file.js');
-        const { measureResolution } = await import('../recon/resolution.js');
+        const { measureTrustedResolution } = await import('../recon/resolution.js');
         const vol = (await readVolume(inRun(ctx, volume))).volume;
         let result: unknown;
         try {
-          const r = measureResolution(vol);
-          // A width under one voxel, or no uncertainty, means the edge found was not a clean step:
-          // report it as not measured rather than print a number nobody should trust.
-          const voxel = Math.min(...vol.spacing_um);
-          if (!(Number.isFinite(r.fwhm_um) && Number.isFinite(r.fwhmUncertainty_um)) || r.fwhm_um < voxel) {
-            throw new NanoroiError('E_VALUE', `the edge fit is not trustworthy (FWHM ${(r.fwhm_um * 1000).toFixed(0)} nm, uncertainty ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm, voxel ${(voxel * 1000).toFixed(0)} nm); measure on a straight FIB-cut edge with nanoroi resolution --edge`);
-          }
+          // An untrustworthy fit is reported as not measured rather than as a number.
+          const r = measureTrustedResolution(vol);
           result = { measured: true, ...r };
           log(`resolution (ASTM E1441 edge response): FWHM ${(r.fwhm_um * 1000).toFixed(0)} ± ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm`);
         } catch (e) {
@@ -186,12 +181,9 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         await writeFileAtomic(ctx.out('segment.json'), json({ method: 'classical', seconds }));
         return { method: 'classical', seconds };
       }
-      const { segmentWithModel } = await import('../segment/infer.js');
+      const { segmentWithModel, predictedClassConfidence } = await import('../segment/infer.js');
       const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true, postprocess: { fovRadius_um: fov } });
-      // The confidence of each voxel's predicted class: what `propose` averages per ROI.
-      const conf = new Float32Array(r.labels.data.length);
-      const probs = r.probabilities!;
-      for (let i = 0; i < conf.length; i++) conf[i] = probs[r.labels.data[i]][i];
+      const conf = predictedClassConfidence(r.labels.data, r.probabilities!);
       await writeVolume(ctx.out('labels.nrrd'), r.labels, { gzip: true, content, keyValues: { nanoroi_model: r.info.modelName } });
       await writeVolume(ctx.out('confidence.nrrd'), { ...r.labels, data: conf }, { gzip: true, content: 'nanoroi model confidence of the predicted class' });
       const card = existsSync(modelPath.replace(/\.onnx$/, '.card.json')) ? await readJsonFile(modelPath.replace(/\.onnx$/, '.card.json')) : undefined;

@@ -530,6 +530,20 @@ function voxelProfile(ss: Float64Array, vs: Float64Array, n: number, bin: number
   return { s, erf, lsf };
 }
 
+/**
+ * measureResolution, refusing a fit nobody should trust: no finite width or uncertainty, or a width
+ * under one voxel (the edge found was not a clean step). The pipeline reports the refusal as "not
+ * measured"; the model card falls back to the default ROI floors.
+ */
+export function measureTrustedResolution(vol: Volume, opts: ResolutionOptions = {}): ResolutionResult {
+  const r = measureResolution(vol, opts);
+  const voxel = Math.min(...vol.spacing_um);
+  if (!(Number.isFinite(r.fwhm_um) && Number.isFinite(r.fwhmUncertainty_um)) || r.fwhm_um < voxel) {
+    throw new NanoroiError('E_VALUE', `the edge fit is not trustworthy (FWHM ${(r.fwhm_um * 1000).toFixed(0)} nm, uncertainty ${(r.fwhmUncertainty_um * 1000).toFixed(0)} nm, voxel ${(voxel * 1000).toFixed(0)} nm); measure on a straight FIB-cut edge with nanoroi resolution --edge`);
+  }
+  return r;
+}
+
 export function measureResolution(vol: Volume, opts: ResolutionOptions = {}): ResolutionResult {
   const [nz, ny, nx] = vol.shape;
   const [sz, sy, sx] = vol.spacing_um;

@@ -27,6 +27,11 @@ export interface ApertureBin {
   found: number;
 }
 
+/** "0–0.1 µm", "≥ 0.2 µm". */
+export function apertureBinLabel(b: Pick<ApertureBin, 'lo_um' | 'hi_um'>): string {
+  return `${b.hi_um === null ? `≥ ${b.lo_um}` : `${b.lo_um}–${b.hi_um}`} µm`;
+}
+
 /** Aperture ranges crack recall is broken into (planted centre aperture, µm). */
 export const APERTURE_BINS: [number, number | null][] = [
   [0, 0.1],

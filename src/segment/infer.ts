@@ -259,6 +259,13 @@ export async function openOnnxModel(file: string, threads = availableParallelism
  */
 export const DEFAULT_OVERLAP = 0.25;
 
+/** Each voxel's probability of its predicted class: the confidence `propose` averages per ROI. */
+export function predictedClassConfidence(labels: Uint8Array, probabilities: Float32Array[]): Float32Array {
+  const conf = new Float32Array(labels.length);
+  for (let i = 0; i < conf.length; i++) conf[i] = probabilities[labels[i]][i];
+  return conf;
+}
+
 export interface SegmentOptions {
   /** .onnx file (default: the bundled model). */
   model?: string;

@@ -3,6 +3,7 @@
  * held-out volumes — with the classical baseline scored on the same volumes beside it, so the
  * number means something. Written as `<model>.card.json` (machine-readable) and `<model>.card.md`.
  */
+import { apertureBinLabel, type ApertureBin } from '../roi/score.js';
 import type { EvalReport } from './eval.js';
 import type { TrainConfig, TrainResult } from './train.js';
 
@@ -31,8 +32,8 @@ export interface RoiCounts {
   onPlanted: number;
   planted: number;
   found: number;
-  /** Cracks: planted and found by planted aperture range (µm; hi null = open). */
-  byAperture?: { lo_um: number; hi_um: number | null; planted: number; found: number }[];
+  /** Cracks: planted and found by planted aperture range. */
+  byAperture?: ApertureBin[];
 }
 
 export interface HeldOutSample {
@@ -265,7 +266,7 @@ function setTable(set: HeldOutSet): string[] {
       rrow('classical baseline', set.mean.classical),
       '',
     );
-    const ap = (s: HeldOutScore | null) => s?.rois?.crack.byAperture?.map((b) => `${b.hi_um === null ? `≥ ${b.lo_um}` : `${b.lo_um}–${b.hi_um}`} µm ${b.found}/${b.planted}`).join(', ');
+    const ap = (s: HeldOutScore | null) => s?.rois?.crack.byAperture?.map((b) => `${apertureBinLabel(b)} ${b.found}/${b.planted}`).join(', ');
     if (ap(set.mean.model)) L.push(`Planted cracks found as ROIs by aperture: this model ${ap(set.mean.model)}${ap(set.mean.classical) ? `; classical ${ap(set.mean.classical)}` : ''}.`, '');
   }
   return L;

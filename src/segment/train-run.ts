@@ -76,11 +76,11 @@ function hasNoCheckpoint(dir: string): boolean {
 }
 
 async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
-  const { segmentWithModel } = await import('./infer.js');
+  const { segmentWithModel, predictedClassConfidence } = await import('./infer.js');
   const { evaluate, truthObjectsFromJson } = await import('./eval.js');
   const { segmentClassical } = await import('./classical.js');
   const { fieldOfViewFromKeyValues } = await import('./postprocess.js');
-  const { measureResolution } = await import('../recon/resolution.js');
+  const { measureTrustedResolution } = await import('../recon/resolution.js');
   const { proposeRoisDetailed } = await import('../roi/propose.js');
   const { scoreRois } = await import('../roi/score.js');
   const out: HeldOutSample[] = [];
@@ -93,10 +93,9 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     // ROIs as `nanoroi run` proposes them: the resolution measured on the volume sets the floors.
     let resolution_um: number | undefined;
     try {
-      const r = measureResolution(s.image);
-      if (Number.isFinite(r.fwhm_um) && r.fwhm_um > Math.min(...s.image.spacing_um)) resolution_um = r.fwhm_um;
+      resolution_um = measureTrustedResolution(s.image).fwhm_um;
     } catch {
-      resolution_um = undefined; // no straight edge: the default floors
+      resolution_um = undefined; // no straight, clean edge: the default floors
     }
     const roiCounts = async (labels: Volume<Uint8Array>, confidence?: Float32Array): Promise<HeldOutScore['rois']> => {
       if (!truthJson?.features) return undefined;
@@ -108,9 +107,7 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     let t = performance.now();
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, probabilities: true, postprocess: { fovRadius_um: fov } });
     const modelScore = scoreFromReport(evaluate(m.labels, s.labels, opts), (performance.now() - t) / 1000);
-    const conf = new Float32Array(m.labels.data.length);
-    for (let i = 0; i < conf.length; i++) conf[i] = m.probabilities![m.labels.data[i]][i];
-    const mr = await roiCounts(m.labels, conf);
+    const mr = await roiCounts(m.labels, predictedClassConfidence(m.labels.data, m.probabilities!));
     if (mr) modelScore.rois = mr;
     t = performance.now();
     let classical = null;

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { RoiScore, TruthFeatureLike } from '../../roi/score.js';
 
 interface Args {
   pred: string;
@@ -53,23 +54,21 @@ export const command: CommandModule<object, Args> = {
       pred = await segmentClassical(pred);
       if (args['save-pred']) await writeVolume(args['save-pred'], pred);
     }
+    const { readJsonFile } = await import('../../core/fsutil.js');
     let truthObjects;
-    let truthJson: unknown;
+    let truthJson: { features?: TruthFeatureLike[]; objects?: TruthFeatureLike[] } = {};
     if (args['truth-json']) {
-      const { readJsonFile } = await import('../../core/fsutil.js');
-      truthJson = await readJsonFile(args['truth-json']);
+      truthJson = (await readJsonFile(args['truth-json'])) as typeof truthJson;
       truthObjects = truthObjectsFromJson(truthJson, args['truth-json']);
     }
-    let roiScore: import('../../roi/score.js').RoiScore | undefined;
+    let roiScore: RoiScore | undefined;
     if (args.rois) {
-      const { readJsonFile } = await import('../../core/fsutil.js');
       const { parseRoiFile } = await import('../../roi/schema.js');
       const { scoreRois } = await import('../../roi/score.js');
       const file = parseRoiFile(await readJsonFile(args.rois), args.rois);
       // The phantom's features carry ids, planted pore sizes and crack apertures; a plain object list is numbered.
-      const t = truthJson as { features?: unknown[]; objects?: unknown[] };
-      const list = (Array.isArray(t.features) ? t.features : (t.objects ?? [])) as Record<string, unknown>[];
-      roiScore = scoreRois(file, list.map((f, i) => ({ ...(f as object), id: typeof f.id === 'number' ? f.id : i + 1 }) as unknown as import('../../roi/score.js').TruthFeatureLike));
+      const list = truthJson.features ?? truthJson.objects ?? [];
+      roiScore = scoreRois(file, list.map((f, i) => ({ ...f, id: typeof f.id === 'number' ? f.id : i + 1 })));
     }
     const report = evaluate(pred, truth, {
       sizeBins_um: bins,
@@ -82,7 +81,8 @@ export const command: CommandModule<object, Args> = {
     if (roiScore && !args.json) {
       const r3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
       const m = roiScore.micropore, c = roiScore.crack;
-      const ap = c.byAperture.filter((b) => b.planted > 0).map((b) => `${b.hi_um === null ? `≥${b.lo_um}` : `${b.lo_um}–${b.hi_um}`} µm ${b.found}/${b.planted}`).join(', ');
+      const { apertureBinLabel } = await import('../../roi/score.js');
+      const ap = c.byAperture.filter((b) => b.planted > 0).map((b) => `${apertureBinLabel(b)} ${b.found}/${b.planted}`).join(', ');
       text +=
         `\nROIs (${args.rois}):\n` +
         `  micropores > 0.3 µm found ${m.found}/${m.planted} (recall ${r3(m.recall)}); ${m.onPlanted} of ${m.rois} micropore ROIs on a planted pore (precision ${r3(m.precision)})\n` +

@@ -54,7 +54,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       log(`segmented ${vol.shape.join('×')} voxels (classical) in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${args.out}`);
       return;
     }
-    const { segmentWithModel } = await import('../../segment/infer.js');
+    const { segmentWithModel, predictedClassConfidence } = await import('../../segment/infer.js');
     const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? { fovRadius_um: fov } : false });
     const kv = { nanoroi_model: r.info.modelName, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
     if (args.probabilities) {
@@ -65,9 +65,7 @@ export const command: CommandModule<object, SegmentArgs> = {
         await writeVolume(`${stem}.${names[k]}${ext}`, { ...r.labels, data: r.probabilities![k] }, { keyValues: { ...kv, nanoroi_class: names[k] }, content: `nanoroi probability of ${names[k]}` });
       }
       // PROBS itself: each voxel's confidence in its predicted class — what `propose --probabilities` reads.
-      const conf = new Float32Array(r.labels.data.length);
-      for (let i = 0; i < conf.length; i++) conf[i] = r.probabilities![r.labels.data[i]][i];
-      await writeVolume(args.probabilities, { ...r.labels, data: conf }, { keyValues: kv, content: 'nanoroi model confidence of the predicted class' });
+      await writeVolume(args.probabilities, { ...r.labels, data: predictedClassConfidence(r.labels.data, r.probabilities!) }, { keyValues: kv, content: 'nanoroi model confidence of the predicted class' });
     }
     await writeVolume(args.out, r.labels, { gzip: true, keyValues: kv, content: 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack' });
     const pp = r.info.postprocess;
