@@ -96,6 +96,18 @@ export const DatasetSpecSchema = z
         projections: range(8, 4000).optional(),
         exposure_s: range(0.001, 1e5).optional(),
         spotSize_um: range(0.001, 10).optional(),
+        /**
+         * Morphology and texture, so a training set spans the particle shapes and grain noise of
+         * cathodes it was not told about (domain randomization): particle surface roughness, the
+         * size distribution's geometric σ, the shortest/longest axis ratio's lower end (upper end 1),
+         * the binder's share of the pore space, and the per-grain density spread of NCA and LCO.
+         */
+        roughness: range(0, 0.3).optional(),
+        sigmaG: range(1, 3).optional(),
+        particleAspectMin: range(0.1, 1).optional(),
+        binderFraction: range(0, 1).optional(),
+        ncaDensitySigma: range(0, 0.2).optional(),
+        lcoDensitySigma: range(0, 0.2).optional(),
       })
       .strict()
       .prefault({}),
@@ -234,6 +246,22 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
       exposure_s: draw(v.exposure_s, R.exposure_s),
       spotSize_um: v.spotSize_um ? draw(v.spotSize_um, 0) : R.spotSize_um,
     };
+    // Morphology ranges are drawn last, for the same reason; a drawn value replaces the phantom's.
+    const morph: Record<string, number> = {};
+    const drawMorph = (key: keyof typeof v, r: readonly [number, number] | undefined): number | undefined => (r ? (morph[key] = rng.uniform(r[0], r[1])) : undefined);
+    const rough = drawMorph('roughness', v.roughness);
+    const sigmaG = drawMorph('sigmaG', v.sigmaG);
+    const aspectMin = drawMorph('particleAspectMin', v.particleAspectMin);
+    const binderFraction = drawMorph('binderFraction', v.binderFraction);
+    const ncaSigma = drawMorph('ncaDensitySigma', v.ncaDensitySigma);
+    const lcoSigma = drawMorph('lcoDensitySigma', v.lcoDensitySigma);
+    if (rough !== undefined) params.particles.roughness = rough;
+    if (sigmaG !== undefined) params.particles.sigmaG = sigmaG;
+    if (aspectMin !== undefined) params.particles.aspect = [aspectMin, 1];
+    if (binderFraction !== undefined) params.binder = { ...params.binder, fraction: binderFraction };
+    if (ncaSigma !== undefined || lcoSigma !== undefined) {
+      params.grains = { ...params.grains, ...(ncaSigma !== undefined ? { ncaDensitySigma: ncaSigma } : {}), ...(lcoSigma !== undefined ? { lcoDensitySigma: lcoSigma } : {}) };
+    }
     const ph = await generateCathodePhantom(params, seed);
     const muRef = ph.truth.phases[PHASE.LCO].mu_per_um;
     const rec = spec.volumeSource === 'reconstruction' ? await reconstructSample(ph.attenuation, spec, scan, seed, params.energy_keV) : null;
@@ -247,6 +275,7 @@ export async function makeDataset(spec: DatasetSpec, outDir: string, opts: MakeD
       ncaFraction: params.particles.ncaFraction,
       microporesPerParticle: params.micropores.perParticle,
       cracksPerParticle: params.cracks.perParticle,
+      ...morph,
     };
     // blur and noise describe the degraded truth; a reconstruction gets them from the simulated scan
     if (spec.volumeSource === 'degraded-truth') Object.assign(drawn, { noise, blurFwhm_um: blur });

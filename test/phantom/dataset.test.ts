@@ -131,6 +131,36 @@ describe('dataset make', () => {
     expect(() => parseDatasetSpec({ ...raw, volumeSource: 'degraded-truth' }, 'spec.json')).toThrow(/spec\.json\.vary: .*volumeSource/);
   });
 
+  it('vary morphology: a drawn value reaches the generator exactly as the phantom setting would, and is recorded', async () => {
+    const base = JSON.parse(readFileSync(specFile, 'utf8'));
+    const raw = { ...base, splits: { train: 1 } };
+    const fixed = {
+      ...raw,
+      phantom: {
+        ...base.phantom,
+        particles: { ...(base.phantom?.particles ?? {}), roughness: 0.2, sigmaG: 1.5, aspect: [0.6, 1] },
+        binder: { fraction: 0.5 },
+        grains: { ...(base.phantom?.grains ?? {}), ncaDensitySigma: 0.05, lcoDensitySigma: 0.02 },
+      },
+    };
+    const pinned = {
+      ...raw,
+      vary: { ...(base.vary ?? {}), roughness: [0.2, 0.2], sigmaG: [1.5, 1.5], particleAspectMin: [0.6, 0.6], binderFraction: [0.5, 0.5], ncaDensitySigma: [0.05, 0.05], lcoDensitySigma: [0.02, 0.02] },
+    };
+    const a = await makeDataset(parseDatasetSpec(fixed), path.join(root, 'morph-fixed'));
+    const b = await makeDataset(parseDatasetSpec(pinned), path.join(root, 'morph-pinned'));
+    const plain = await makeDataset(parseDatasetSpec(raw), path.join(root, 'morph-plain'));
+    expect(b.samples[0].sha256).toEqual(a.samples[0].sha256);
+    expect(b.samples[0].sha256.labels).not.toBe(plain.samples[0].sha256.labels);
+    expect(b.samples[0].params).toMatchObject({ roughness: 0.2, sigmaG: 1.5, particleAspectMin: 0.6, binderFraction: 0.5, ncaDensitySigma: 0.05, lcoDensitySigma: 0.02 });
+    expect(plain.samples[0].params).not.toHaveProperty('roughness');
+    const wide = await makeDataset(parseDatasetSpec({ ...raw, splits: { train: 2 }, vary: { ...(base.vary ?? {}), roughness: [0.02, 0.25] } }), path.join(root, 'morph-wide'));
+    const r = wide.samples.map((s) => s.params.roughness);
+    for (const x of r) expect(x >= 0.02 && x <= 0.25).toBe(true);
+    expect(r[0]).not.toBe(r[1]);
+    expect(() => parseDatasetSpec({ ...raw, vary: { roughness: [0.1, 0.4] } }, 'spec.json')).toThrow(/spec\.json\.vary\.roughness: values must lie in \[0, 0\.3\]/);
+  });
+
   it('bad specs fail with messages naming the field', async () => {
     const base = JSON.parse(readFileSync(specFile, 'utf8'));
     const msg = (j: unknown): string => {
