@@ -11,6 +11,8 @@ import { particleInstances, type ParticleInstances, type WatershedOptions } from
 import { measureComponents, type MeasureResult, type Probabilities } from './measure.js';
 import { rankRois, type RankOptions } from './rank.js';
 import { findInterParticleGaps, type GapOptions, type GapVerdict } from './gaps.js';
+import { findParticleNecks, type NeckOptions, type NeckVerdict } from './necks.js';
+import { distanceTransform } from './edt.js';
 import { log } from '../core/progress.js';
 
 export interface ProposeOptions extends RankOptions {
@@ -27,6 +29,10 @@ export interface ProposeOptions extends RankOptions {
   keepGaps?: boolean;
   /** Settings of the inter-particle gap test (gaps.ts). */
   gaps?: GapOptions;
+  /** Keep crack components that sit in a neck between two touching particles (default: drop them). */
+  keepNecks?: boolean;
+  /** Settings of the neck test (necks.ts). */
+  necks?: NeckOptions;
   /** File names recorded in `source`. */
   sourceFiles?: { volume?: string; labels?: string };
   /** No log lines (the counts are in `dropped`), e.g. when scoring many volumes. */
@@ -40,9 +46,11 @@ export interface ProposeDetail {
   measures: MeasureResult;
   /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
   componentLabels: number[];
-  dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number };
+  dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number; particleNeck: number };
   /** The gap test's verdict on every crack component (empty without particle instances). */
   gapVerdicts: GapVerdict[];
+  /** The neck test's verdict on every crack component that has voxels. */
+  neckVerdicts: NeckVerdict[];
 }
 
 /** Labels as uint8 with values 0–3, or a clear error. */
@@ -77,6 +85,11 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
   // Cracks with a different particle on each side are gaps between touching particles, not cracks.
   const gapVerdicts = instances ? findInterParticleGaps(labels.data, components.labels, shape, spacing_um, instances, measures.components, opts.gaps) : [];
   const gapLabels = new Set(gapVerdicts.filter((v) => v.gap).map((v) => v.label));
+  // Cracks in a neck of the material are seams between touching particles (also where the watershed merged them).
+  const hasCrack = measures.components.some((m) => m.class === 'crack');
+  const distance = hasCrack ? await distanceTransform(labels.data, shape, spacing_um, { threads: opts.threads }) : null;
+  const neckVerdicts = distance ? findParticleNecks(labels.data, components.labels, shape, spacing_um, measures.components, distance, opts.necks) : [];
+  const neckLabels = new Set(neckVerdicts.filter((v) => v.neck && !gapLabels.has(v.label)).map((v) => v.label));
   let candidates = measures.components;
   const say = opts.quiet ? () => undefined : log;
   if (gapLabels.size > 0) {
@@ -84,6 +97,13 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     else {
       candidates = candidates.filter((m) => !gapLabels.has(m.label));
       say(`${gapLabels.size} crack components dropped: gaps between two touching particles, not cracks inside one`);
+    }
+  }
+  if (neckLabels.size > 0) {
+    if (opts.keepNecks) say(`${neckLabels.size} crack components sit in necks between touching particles; kept (keepNecks)`);
+    else {
+      candidates = candidates.filter((m) => !neckLabels.has(m.label));
+      say(`${neckLabels.size} crack components dropped: seams in the neck between two touching particles, not cracks inside one`);
     }
   }
   const ranked = rankRois(candidates, spacing_um, opts);
@@ -106,7 +126,7 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     },
     'rois',
   );
-  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: { ...ranked.dropped, interParticleGap: opts.keepGaps ? 0 : gapLabels.size }, gapVerdicts };
+  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: { ...ranked.dropped, interParticleGap: opts.keepGaps ? 0 : gapLabels.size, particleNeck: opts.keepNecks ? 0 : neckLabels.size }, gapVerdicts, neckVerdicts };
 }
 
 /** Propose ROIs from a label volume; the result is validated against the ROI file schema. */

@@ -20,6 +20,7 @@ interface Args {
   brighter: string;
   watershed: boolean;
   'keep-gaps': boolean;
+  'keep-necks': boolean;
   'min-confidence'?: string;
 }
 
@@ -47,7 +48,8 @@ export const command: CommandModule<object, Args> = {
       .option('depth-spread', { type: 'number', default: 1, describe: 'largest depth range of the ROIs of one site, µm' })
       .option('brighter', { type: 'string', default: 'LCO', choices: ['LCO', 'NCA'], describe: 'name given to the brighter particles (CT grey only hints at chemistry)' })
       .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' })
-      .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' }),
+      .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' })
+      .option('keep-necks', { type: 'boolean', default: false, describe: 'keep "cracks" that sit in the neck between two touching particles (thinner than the material on both sides); dropped by default' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
     const { log } = await import('../../core/progress.js');
@@ -92,11 +94,12 @@ export const command: CommandModule<object, Args> = {
         brighterGrey: args.brighter as 'LCO' | 'NCA',
         watershed: args.watershed ? undefined : false,
         keepGaps: args['keep-gaps'],
+        keepNecks: args['keep-necks'],
         ...(minConfidence ? { minConfidence } : {}),
       },
     });
     const cracks = file.rois.filter((r) => r.class === 'crack').length;
-    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.lowConfidence ? `, ${dropped.lowConfidence} below the minimum model confidence` : ''}${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}`);
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.lowConfidence ? `, ${dropped.lowConfidence} below the minimum model confidence` : ''}${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}${dropped.particleNeck ? `, ${dropped.particleNeck} seams in particle necks dropped` : ''}`);
     if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
     log(`wrote ${args.out}`);
   },

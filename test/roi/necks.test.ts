@@ -1,0 +1,110 @@
+/**
+ * Issue 7: a "crack" in the neck between two touching particles (thinner than the material on both
+ * sides) is dropped even when the watershed sees one particle there; cracks inside a particle —
+ * through, partial, beside a neck — are kept.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Vec3 } from '../../src/core/volume.js';
+import { generateCathodePhantom } from '../../src/phantom/cathode.js';
+import { proposeRoisDetailed } from '../../src/roi/propose.js';
+import { paintBall, vol } from './helpers.js';
+
+const SP: Vec3 = [0.05, 0.05, 0.05];
+const volume = (data: Uint8Array, shape: Vec3) => ({ data, shape, spacing_um: SP, origin_um: [0, 0, 0] as Vec3 });
+
+/** Label 3 where the material lies within |x − x0| ≤ half, within radius r of the line (y0, z0) along x, and passes `keep`. */
+function sheetX(data: Uint8Array, shape: Vec3, x0: number, half: number, y0: number, z0: number, r: number, keep = (_x: number, _y: number, _z: number) => true): number {
+  const [nz, ny, nx] = shape;
+  let n = 0;
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+    const i = (z * ny + y) * nx + x;
+    if (data[i] === 0 || Math.abs(x - x0) > half || (y - y0) ** 2 + (z - z0) ** 2 > r * r || !keep(x, y, z)) continue;
+    data[i] = 3;
+    n++;
+  }
+  return n;
+}
+
+describe('cracks in particle necks', () => {
+  it('drops the dark seam between two touching balls without particle instances, and keeps it with keepNecks', async () => {
+    const shape: Vec3 = [32, 32, 64];
+    const d = vol(shape);
+    paintBall(d, shape, [21, 16, 16], 12, 1);
+    paintBall(d, shape, [42, 16, 16], 12, 1);
+    expect(sheetX(d, shape, 31.5, 1.5, 16, 16, 12)).toBeGreaterThan(80);
+    // watershed off: the gap test cannot run, the neck test still sees the neck
+    const det = await proposeRoisDetailed(volume(d, shape), { threads: 0, watershed: false });
+    expect(det.gapVerdicts).toHaveLength(0);
+    expect(det.neckVerdicts).toHaveLength(1);
+    const v = det.neckVerdicts[0];
+    // The seam's thickest point: the contact lens's rim is ≈ 6.5 voxels out → D0 ≈ 0.3 µm; the balls' centres: 0.6 µm.
+    expect(v.d0_um).toBeGreaterThan(0.2);
+    expect(v.d0_um).toBeLessThan(0.4);
+    expect(v.dPlus_um).toBeCloseTo(0.6, 1);
+    expect(v.dMinus_um).toBeCloseTo(0.6, 1);
+    expect(v.neck).toBe(true);
+    expect(det.dropped.particleNeck).toBe(1);
+    expect(det.file.rois.filter((r) => r.class === 'crack')).toHaveLength(0);
+
+    const kept = await proposeRoisDetailed(volume(d, shape), { threads: 0, watershed: false, keepNecks: true });
+    expect(kept.dropped.particleNeck).toBe(0);
+    expect(kept.file.rois.filter((r) => r.class === 'crack')).toHaveLength(1);
+    // With instances the gap test claims it first; it is counted once.
+    const both = await proposeRoisDetailed(volume(d, shape), { threads: 0 });
+    expect(both.dropped.interParticleGap + both.dropped.particleNeck).toBe(1);
+  });
+
+  it('keeps a through crack across a ball and a partial crack from its surface', async () => {
+    const s: Vec3 = [40, 40, 40];
+    const through = vol(s);
+    paintBall(through, s, [20, 20, 20], 15, 1);
+    sheetX(through, s, 20, 1, 20, 20, 15);
+    const a = await proposeRoisDetailed(volume(through, s), { threads: 0, watershed: false });
+    expect(a.neckVerdicts).toHaveLength(1);
+    expect(a.neckVerdicts[0].ratio).toBeGreaterThan(1); // the crack holds the ball's thickest point
+    expect(a.dropped.particleNeck).toBe(0);
+    expect(a.file.rois.filter((r) => r.class === 'crack')).toHaveLength(1);
+
+    const partial = vol(s);
+    paintBall(partial, s, [20, 20, 20], 15, 1);
+    sheetX(partial, s, 20, 1, 20, 20, 15, (_x, _y, z) => z >= 26); // from the top surface 9 voxels in
+    const b = await proposeRoisDetailed(volume(partial, s), { threads: 0, watershed: false });
+    expect(b.neckVerdicts).toHaveLength(1);
+    expect(b.neckVerdicts[0].ratio).toBeGreaterThan(0.8);
+    expect(b.dropped.particleNeck).toBe(0);
+  });
+
+  it('keeps cracks in a peanut-shaped particle: across a lobe beside the neck, and along the long axis through it', async () => {
+    const shape: Vec3 = [32, 32, 64];
+    const d = vol(shape);
+    paintBall(d, shape, [24, 16, 16], 12, 1);
+    paintBall(d, shape, [40, 16, 16], 12, 1);
+    sheetX(d, shape, 38, 1, 16, 16, 9);
+    for (let z = 6; z <= 26; z++) for (let x = 14; x <= 50; x++) {
+      const i = (z * shape[1] + 16) * shape[2] + x;
+      if (d[i] === 1 && (x - 32) ** 2 / 400 + (z - 16) ** 2 / 81 <= 1) d[i] = 3;
+    }
+    const det = await proposeRoisDetailed(volume(d, shape), { threads: 0, watershed: false });
+    expect(det.neckVerdicts.length).toBeGreaterThanOrEqual(1); // the two sheets cross: one component
+    for (const v of det.neckVerdicts) expect(v.neck).toBe(false);
+    expect(det.dropped.particleNeck).toBe(0);
+  });
+
+  it('drops no planted crack of simulated samples (truth labels)', async () => {
+    let planted = 0, judged = 0;
+    for (const seed of [11, 12]) {
+      const ph = await generateCathodePhantom(
+        { shape: [80, 80, 80], particles: { medianDiameter_um: 1.5, ncaFraction: 0.8, volumeFraction: 0.72, roughness: 0.15 }, micropores: { perParticle: 2 }, cracks: { perParticle: 1.5 } },
+        seed,
+        { pool: null },
+      );
+      const det = await proposeRoisDetailed(ph.labels, { threads: 0 });
+      planted += ph.truth.features.filter((f) => f.class === 'crack').length;
+      judged += det.neckVerdicts.length;
+      expect(det.neckVerdicts.filter((v) => v.neck)).toHaveLength(0);
+      expect(det.dropped.particleNeck).toBe(0);
+    }
+    expect(planted).toBeGreaterThan(10);
+    expect(judged).toBeGreaterThan(10);
+  });
+});
