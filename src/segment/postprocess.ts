@@ -73,6 +73,11 @@ export const PostprocessSchema = z
       .strict()
       .nullable()
       .default({ minDefectRim: 0.1, maxVolume_um3: 1 }),
+    /**
+     * A crack component with at least `minPoreRim` of its rim micropore is part of that pore (the
+     * network often calls the flattened end of an elongated pore crack); null: off.
+     */
+    poreCracks: z.object({ minPoreRim: z.number().min(0).max(1).default(0.2) }).strict().nullable().default(null),
     /** Least wrap (share of the component's rim that is particle or defect) kept. */
     minWrap: z
       .object({ micropore: z.number().min(0).max(1).default(0.6), crack: z.number().min(0).max(1).default(0.4) })
@@ -91,6 +96,8 @@ export interface PostprocessStats {
   outsideSample: { bodies: number; removedBodies: number; voxelsRemoved: number };
   /** Sealed background pockets given to the defect they border, and their voxels. */
   pockets: { micropore: number; crack: number; voxels: number };
+  /** Crack components joined to the micropore they hug, and their voxels. */
+  poreCracks: { components: number; voxels: number };
   micropore: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
   crack: { components: number; removedSmall: number; removedUnwrapped: number; voxelsRemoved: number };
 }
@@ -130,6 +137,7 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
     stats.outsideSample = { bodies: bodies.sizes.length - 1, removedBodies: drop.reduce((a, b) => a + b, 0), voxelsRemoved: removed };
   }
   stats.pockets = o.pockets ? fillPockets(out, shape, o.pockets.minDefectRim, o.pockets.maxVolume_um3 / voxVol) : { micropore: 0, crack: 0, voxels: 0 };
+  stats.poreCracks = o.poreCracks ? joinPoreCracks(out, shape, o.poreCracks.minPoreRim) : { components: 0, voxels: 0 };
   // The defect rules look at the labels left after the sample and pocket steps.
   const src = Uint8Array.from(out);
   for (const name of ['micropore', 'crack'] as const) {
@@ -244,6 +252,39 @@ function fillPockets(out: Uint8Array, shape: Vec3, minDefectRim: number, maxVoxe
     }
   }
   return res;
+}
+
+/** Crack components (26-connected) with at least `minPoreRim` of their 6-neighbour rim micropore become micropore, in place. */
+export function joinPoreCracks(out: Uint8Array, shape: Vec3, minPoreRim: number): PostprocessStats['poreCracks'] {
+  const [nz, ny, nx] = shape;
+  const plane = nx * ny;
+  const mask = new Uint8Array(out.length);
+  for (let i = 0; i < out.length; i++) mask[i] = out[i] === 3 ? 1 : 0;
+  const cc = labelComponents(mask, shape, 26);
+  const count = cc.sizes.length - 1;
+  const rim = new Float64Array(count + 1);
+  const poreRim = new Float64Array(count + 1);
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+    const i = z * plane + y * nx + x;
+    const l = cc.labels[i];
+    if (l === 0) continue;
+    const visit = (j: number) => {
+      if (cc.labels[j] === l) return;
+      rim[l]++;
+      if (out[j] === 2) poreRim[l]++;
+    };
+    if (x > 0) visit(i - 1); else rim[l]++;
+    if (x < nx - 1) visit(i + 1); else rim[l]++;
+    if (y > 0) visit(i - nx); else rim[l]++;
+    if (y < ny - 1) visit(i + nx); else rim[l]++;
+    if (z > 0) visit(i - plane); else rim[l]++;
+    if (z < nz - 1) visit(i + plane); else rim[l]++;
+  }
+  const join = new Uint8Array(count + 1);
+  let components = 0, voxels = 0;
+  for (let l = 1; l <= count; l++) if (rim[l] > 0 && poreRim[l] / rim[l] >= minPoreRim) { join[l] = 1; components++; }
+  for (let i = 0; i < out.length; i++) if (join[cc.labels[i]] && cc.labels[i] !== 0) { out[i] = 2; voxels++; }
+  return { components, voxels };
 }
 
 /**

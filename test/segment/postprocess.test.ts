@@ -68,6 +68,22 @@ describe('post-processing of model labels', () => {
     expect(off.stats.pockets).toEqual({ micropore: 0, crack: 0, voxels: 0 });
   });
 
+  it('poreCracks: a crack piece hugging a micropore joins it; a crack that only touches a pore stays', () => {
+    const { vol, set } = scene();
+    set(16, 22, 4, 10, 4, 10, 2); // pore 6³
+    set(16, 22, 10, 11, 4, 10, 3); // its flattened end, called crack: a 6×6 sheet on the pore's face
+    set(12, 28, 30, 31, 0, 40, 3); // a long crack across the slab…
+    set(18, 21, 27, 30, 18, 21, 2); // …touched by a small pore beside it (3³)
+    const on = postprocessLabels(vol, { poreCracks: { minPoreRim: 0.2 } });
+    expect(on.stats.poreCracks).toEqual({ components: 1, voxels: 36 });
+    const d = on.labels.data;
+    expect(d[(18 * 40 + 10) * 40 + 6]).toBe(2);
+    expect(count(d, 3)).toBe(16 * 40);
+    expect(count(d, 2)).toBe(6 ** 3 + 36 + 27);
+    // Off by default.
+    expect(postprocessLabels(vol).stats.poreCracks).toEqual({ components: 0, voxels: 0 });
+  });
+
   it('a crack along the particle surface (half its rim vacuum) goes at minWrap 0.6, stays at 0.4', () => {
     const { vol, set } = scene();
     set(29, 30, 10, 30, 10, 30, 3); // top layer of the slab: rim is particle below, vacuum above
