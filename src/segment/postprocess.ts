@@ -75,9 +75,10 @@ export const PostprocessSchema = z
       .default({ minDefectRim: 0.1, maxVolume_um3: 1 }),
     /**
      * A crack component with at least `minPoreRim` of its rim micropore is part of that pore (the
-     * network often calls the flattened end of an elongated pore crack); null: off.
+     * network often calls the flattened end of an elongated pore crack); null: off. 0.2 chosen on
+     * train-small and train-wide validation + test (docs/segmentation.md).
      */
-    poreCracks: z.object({ minPoreRim: z.number().min(0).max(1).default(0.2) }).strict().nullable().default(null),
+    poreCracks: z.object({ minPoreRim: z.number().min(0).max(1).default(0.2) }).strict().nullable().default({ minPoreRim: 0.2 }),
     /** Least wrap (share of the component's rim that is particle or defect) kept. */
     minWrap: z
       .object({ micropore: z.number().min(0).max(1).default(0.6), crack: z.number().min(0).max(1).default(0.4) })

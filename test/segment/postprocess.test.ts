@@ -80,8 +80,9 @@ describe('post-processing of model labels', () => {
     expect(d[(18 * 40 + 10) * 40 + 6]).toBe(2);
     expect(count(d, 3)).toBe(16 * 40);
     expect(count(d, 2)).toBe(6 ** 3 + 36 + 27);
-    // Off by default.
-    expect(postprocessLabels(vol).stats.poreCracks).toEqual({ components: 0, voxels: 0 });
+    // On by default; null turns it off.
+    expect(postprocessLabels(vol).stats.poreCracks).toEqual({ components: 1, voxels: 36 });
+    expect(postprocessLabels(vol, { poreCracks: null }).stats.poreCracks).toEqual({ components: 0, voxels: 0 });
   });
 
   it('a crack along the particle surface (half its rim vacuum) goes at minWrap 0.6, stays at 0.4', () => {
