@@ -69,7 +69,10 @@ export const command: CommandModule<object, SegmentArgs> = {
     }
     await writeVolume(args.out, r.labels, { gzip: true, keyValues: kv, content: 'nanoroi labels: 0 background, 1 particle, 2 micropore, 3 crack' });
     const pp = r.info.postprocess;
-    if (pp) log(`post-processing dropped ${pp.micropore.removedSmall + pp.micropore.removedUnwrapped} of ${pp.micropore.components} micropore and ${pp.crack.removedSmall + pp.crack.removedUnwrapped} of ${pp.crack.components} crack components (too small, or not inside a particle)`);
+    if (pp) {
+      log(`post-processing dropped ${pp.micropore.removedSmall + pp.micropore.removedUnwrapped} of ${pp.micropore.components} micropore and ${pp.crack.removedSmall + pp.crack.removedUnwrapped} of ${pp.crack.components} crack components (too small, or not inside a particle)`);
+      if (pp.pockets.voxels || pp.poreCracks.components) log(`post-processing joined ${pp.pockets.micropore + pp.pockets.crack} sealed dark pockets to the defect they border and ${pp.poreCracks.components} crack pieces to the micropore they hug`);
+    }
     const total = r.labels.data.length;
     const pct = (k: number) => ((100 * r.info.counts[k]) / total).toFixed(k >= 2 ? 3 : 1);
     log(
