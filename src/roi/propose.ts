@@ -15,6 +15,14 @@ import { findParticleNecks, type NeckOptions, type NeckVerdict } from './necks.j
 import { distanceTransform } from './edt.js';
 import { log } from '../core/progress.js';
 
+/**
+ * A crack with a different particle instance on each side is dropped as an inter-particle gap only
+ * when its neck ratio (necks.ts) is below this: the watershed also splits a particle along a real
+ * through crack (the material there is about as thick as beside it), while a gap between two bodies
+ * is a narrowing. Chosen on train-small + train-wide val/test (docs/rois.md).
+ */
+export const GAP_MAX_NECK_RATIO = 0.75;
+
 export interface ProposeOptions extends RankOptions {
   connectivity?: Connectivity;
   /** Grey-level volume on the same grid (host grey class). */
@@ -27,8 +35,8 @@ export interface ProposeOptions extends RankOptions {
   threads?: number;
   /** Keep crack components that are gaps between two touching particles (default: drop them). */
   keepGaps?: boolean;
-  /** Settings of the inter-particle gap test (gaps.ts). */
-  gaps?: GapOptions;
+  /** Settings of the inter-particle gap test (gaps.ts); `maxNeckRatio`: a gap must also narrow the material this much (neck ratio, necks.ts; default GAP_MAX_NECK_RATIO). */
+  gaps?: GapOptions & { maxNeckRatio?: number };
   /** Keep crack components that sit in a neck between two touching particles (default: drop them). */
   keepNecks?: boolean;
   /** Settings of the neck test (necks.ts). */
@@ -47,7 +55,7 @@ export interface ProposeDetail {
   /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
   componentLabels: number[];
   dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number; particleNeck: number };
-  /** The gap test's verdict on every crack component (empty without particle instances). */
+  /** The instance test's verdict on every crack component (empty without particle instances); dropped when `gap` and its neck ratio < `gaps.maxNeckRatio`. */
   gapVerdicts: GapVerdict[];
   /** The neck test's verdict on every crack component that has voxels. */
   neckVerdicts: NeckVerdict[];
@@ -82,13 +90,17 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     brighterGrey: opts.brighterGrey,
     topFraction: opts.topFraction,
   });
-  // Cracks with a different particle on each side are gaps between touching particles, not cracks.
-  const gapVerdicts = instances ? findInterParticleGaps(labels.data, components.labels, shape, spacing_um, instances, measures.components, opts.gaps) : [];
-  const gapLabels = new Set(gapVerdicts.filter((v) => v.gap).map((v) => v.label));
   // Cracks in a neck of the material are seams between touching particles (also where the watershed merged them).
   const hasCrack = measures.components.some((m) => m.class === 'crack');
   const distance = hasCrack ? await distanceTransform(labels.data, shape, spacing_um, { threads: opts.threads }) : null;
   const neckVerdicts = distance ? findParticleNecks(labels.data, components.labels, shape, spacing_um, measures.components, distance, opts.necks) : [];
+  const neckRatio = new Map(neckVerdicts.map((v) => [v.label, v.ratio]));
+  // Cracks with a different particle on each side are gaps between touching particles, not cracks —
+  // unless the material is about as thick there as beside it: the watershed also splits a particle
+  // along a real through crack, while a gap between two bodies is always a narrowing.
+  const gapVerdicts = instances ? findInterParticleGaps(labels.data, components.labels, shape, spacing_um, instances, measures.components, opts.gaps) : [];
+  const gapNeck = opts.gaps?.maxNeckRatio ?? GAP_MAX_NECK_RATIO;
+  const gapLabels = new Set(gapVerdicts.filter((v) => v.gap && (neckRatio.get(v.label) ?? Infinity) < gapNeck).map((v) => v.label));
   const neckLabels = new Set(neckVerdicts.filter((v) => v.neck && !gapLabels.has(v.label)).map((v) => v.label));
   let candidates = measures.components;
   const say = opts.quiet ? () => undefined : log;

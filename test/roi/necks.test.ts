@@ -49,9 +49,19 @@ describe('cracks in particle necks', () => {
     const kept = await proposeRoisDetailed(volume(d, shape), { threads: 0, watershed: false, keepNecks: true });
     expect(kept.dropped.particleNeck).toBe(0);
     expect(kept.file.rois.filter((r) => r.class === 'crack')).toHaveLength(1);
-    // With instances the gap test claims it first; it is counted once.
+    // With instances the gap test claims it first (two instances, and a narrowing: 0.56 < 0.75); it is counted once.
     const both = await proposeRoisDetailed(volume(d, shape), { threads: 0 });
-    expect(both.dropped.interParticleGap + both.dropped.particleNeck).toBe(1);
+    expect(both.gapVerdicts[0].gap).toBe(true);
+    expect(both.dropped).toMatchObject({ interParticleGap: 1, particleNeck: 0 });
+    // A gap must also narrow the material: asked for a deeper narrowing than this seam's, the
+    // instance test alone does not drop it (a through crack the watershed split is as thick as
+    // beside it), and the neck test does.
+    const strict = await proposeRoisDetailed(volume(d, shape), { threads: 0, gaps: { maxNeckRatio: 0.5 } });
+    expect(strict.gapVerdicts[0].gap).toBe(true);
+    expect(strict.dropped).toMatchObject({ interParticleGap: 0, particleNeck: 1 });
+    const neither = await proposeRoisDetailed(volume(d, shape), { threads: 0, gaps: { maxNeckRatio: 0.5 }, necks: { maxRatio: 0.5 } });
+    expect(neither.dropped).toMatchObject({ interParticleGap: 0, particleNeck: 0 });
+    expect(neither.file.rois.filter((r) => r.class === 'crack')).toHaveLength(1);
   });
 
   it('keeps a through crack across a ball and a partial crack from its surface', async () => {
