@@ -218,8 +218,9 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um },
       });
       const cracks = d.file.rois.filter((r) => r.class === 'crack').length;
-      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites${resolution_um ? ` (the measured ${(resolution_um * 1000).toFixed(0)} nm resolution sets the smallest)` : ''}`);
-      return { rois: d.file.rois.length, micropores: d.file.rois.length - cracks, cracks, sites: d.file.sites.length };
+      const seams = d.dropped.interParticleGap + d.dropped.particleNeck;
+      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites${resolution_um ? ` (the measured ${(resolution_um * 1000).toFixed(0)} nm resolution sets the smallest)` : ''}${seams ? `; ${seams} "cracks" between touching particles dropped` : ''}`);
+      return { rois: d.file.rois.length, micropores: d.file.rois.length - cracks, cracks, sites: d.file.sites.length, dropped: d.dropped };
     },
   });
 
