@@ -109,7 +109,6 @@ const CLASS = { micropore: 2, crack: 3 } as const;
 export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessOptions = {}, image?: Float32Array): { labels: Volume<Uint8Array>; stats: PostprocessStats } {
   const o = parseWith(PostprocessSchema, opts, 'post-processing options');
   const shape = labels.shape as Vec3;
-  const [nz, ny, nx] = shape;
   const voxVol = labels.spacing_um[0] * labels.spacing_um[1] * labels.spacing_um[2];
   const out = Uint8Array.from(labels.data);
   const stats = {} as PostprocessStats;
@@ -148,32 +147,15 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
     const cc = labelComponents(mask, shape, 26);
     const count = cc.sizes.length - 1;
     // Rim counts per component: particle-or-defect neighbours, and all neighbours.
-    const wrapped = new Float64Array(count + 1);
+    const rc = rimCounts(cc.labels, count, src, shape);
     const rim = new Float64Array(count + 1);
+    const wrapped = new Float64Array(count + 1);
     const particleRim = new Float64Array(count + 1);
-    const plane = nx * ny;
-    for (let z = 0; z < nz; z++) {
-      for (let y = 0; y < ny; y++) {
-        for (let x = 0; x < nx; x++) {
-          const i = z * plane + y * nx + x;
-          const l = cc.labels[i];
-          if (l === 0) continue;
-          const visit = (j: number) => {
-            if (cc.labels[j] === l) return;
-            const v = src[j];
-            rim[l]++;
-            if (v !== 0) wrapped[l]++;
-            if (v === 1) particleRim[l]++;
-          };
-          // The volume border counts as rim that is not wrapped (the component may leave the field).
-          if (x > 0) visit(i - 1); else rim[l]++;
-          if (x < nx - 1) visit(i + 1); else rim[l]++;
-          if (y > 0) visit(i - nx); else rim[l]++;
-          if (y < ny - 1) visit(i + nx); else rim[l]++;
-          if (z > 0) visit(i - plane); else rim[l]++;
-          if (z < nz - 1) visit(i + plane); else rim[l]++;
-        }
-      }
+    for (let l = 1; l <= count; l++) {
+      const k = l * RIM;
+      wrapped[l] = rc[k + 1] + rc[k + 2] + rc[k + 3];
+      rim[l] = wrapped[l] + rc[k] + rc[k + 4];
+      particleRim[l] = rc[k + 1];
     }
     const minVox = o.minVolume_um3[name] / voxVol;
     const fate = new Uint8Array(count + 1).fill(255); // 255 keep, else the replacement label
@@ -255,35 +237,48 @@ function fillPockets(out: Uint8Array, shape: Vec3, minDefectRim: number, maxVoxe
   return res;
 }
 
-/** Crack components (26-connected) with at least `minPoreRim` of their 6-neighbour rim micropore become micropore, in place. */
-export function joinPoreCracks(out: Uint8Array, shape: Vec3, minPoreRim: number): PostprocessStats['poreCracks'] {
+const RIM = 5;
+/**
+ * The rim of each component of `comp` (1..count): its 6-neighbour faces, counted per label of the
+ * voxel beyond (index l·5 + label 0–3), and faces on the volume border (l·5 + 4), which count as
+ * rim that is not wrapped (the component may leave the field).
+ */
+function rimCounts(comp: Int32Array | Uint32Array, count: number, labels: Uint8Array, shape: Vec3): Float64Array {
   const [nz, ny, nx] = shape;
   const plane = nx * ny;
+  const rc = new Float64Array((count + 1) * RIM);
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+    const i = z * plane + y * nx + x;
+    const l = comp[i];
+    if (l === 0) continue;
+    const k = l * RIM;
+    const visit = (j: number) => {
+      if (comp[j] !== l) rc[k + labels[j]]++;
+    };
+    if (x > 0) visit(i - 1); else rc[k + 4]++;
+    if (x < nx - 1) visit(i + 1); else rc[k + 4]++;
+    if (y > 0) visit(i - nx); else rc[k + 4]++;
+    if (y < ny - 1) visit(i + nx); else rc[k + 4]++;
+    if (z > 0) visit(i - plane); else rc[k + 4]++;
+    if (z < nz - 1) visit(i + plane); else rc[k + 4]++;
+  }
+  return rc;
+}
+
+/** Crack components (26-connected) with at least `minPoreRim` of their 6-neighbour rim micropore become micropore, in place. */
+export function joinPoreCracks(out: Uint8Array, shape: Vec3, minPoreRim: number): PostprocessStats['poreCracks'] {
   const mask = new Uint8Array(out.length);
   for (let i = 0; i < out.length; i++) mask[i] = out[i] === 3 ? 1 : 0;
   const cc = labelComponents(mask, shape, 26);
   const count = cc.sizes.length - 1;
-  const rim = new Float64Array(count + 1);
-  const poreRim = new Float64Array(count + 1);
-  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
-    const i = z * plane + y * nx + x;
-    const l = cc.labels[i];
-    if (l === 0) continue;
-    const visit = (j: number) => {
-      if (cc.labels[j] === l) return;
-      rim[l]++;
-      if (out[j] === 2) poreRim[l]++;
-    };
-    if (x > 0) visit(i - 1); else rim[l]++;
-    if (x < nx - 1) visit(i + 1); else rim[l]++;
-    if (y > 0) visit(i - nx); else rim[l]++;
-    if (y < ny - 1) visit(i + nx); else rim[l]++;
-    if (z > 0) visit(i - plane); else rim[l]++;
-    if (z < nz - 1) visit(i + plane); else rim[l]++;
-  }
+  const rc = rimCounts(cc.labels, count, out, shape);
   const join = new Uint8Array(count + 1);
   let components = 0, voxels = 0;
-  for (let l = 1; l <= count; l++) if (rim[l] > 0 && poreRim[l] / rim[l] >= minPoreRim) { join[l] = 1; components++; }
+  for (let l = 1; l <= count; l++) {
+    const k = l * RIM;
+    const rim = rc[k] + rc[k + 1] + rc[k + 2] + rc[k + 3] + rc[k + 4];
+    if (rim > 0 && rc[k + 2] / rim >= minPoreRim) { join[l] = 1; components++; }
+  }
   for (let i = 0; i < out.length; i++) if (join[cc.labels[i]] && cc.labels[i] !== 0) { out[i] = 2; voxels++; }
   return { components, voxels };
 }

@@ -37,3 +37,19 @@ export function paintBox(data: Uint8Array, shape: Vec3, lo: [number, number, num
   }
   return n;
 }
+
+/**
+ * Label 3 where the material (non-zero) lies within |x − x0| ≤ half, within radius r (voxels) of the
+ * line (y0, z0) along x, and passes `keep`; returns how many voxels changed.
+ */
+export function sheetX(data: Uint8Array, shape: [number, number, number], x0: number, half: number, y0: number, z0: number, r: number, keep = (_x: number, _y: number, _z: number) => true): number {
+  const [nz, ny, nx] = shape;
+  let n = 0;
+  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+    const i = (z * ny + y) * nx + x;
+    if (data[i] === 0 || Math.abs(x - x0) > half || (y - y0) ** 2 + (z - z0) ** 2 > r * r || !keep(x, y, z)) continue;
+    data[i] = 3;
+    n++;
+  }
+  return n;
+}
