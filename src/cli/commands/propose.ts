@@ -20,7 +20,7 @@ interface Args {
   brighter: string;
   watershed: boolean;
   'keep-gaps': boolean;
-  'keep-necks': boolean;
+  'drop-necks': boolean;
   'min-confidence'?: string;
 }
 
@@ -49,7 +49,7 @@ export const command: CommandModule<object, Args> = {
       .option('brighter', { type: 'string', default: 'LCO', choices: ['LCO', 'NCA'], describe: 'name given to the brighter particles (CT grey only hints at chemistry)' })
       .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' })
       .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' })
-      .option('keep-necks', { type: 'boolean', default: false, describe: 'keep "cracks" that sit in the neck between two touching particles (thinner than the material on both sides); dropped by default' }),
+      .option('drop-necks', { type: 'boolean', default: false, describe: 'also drop "cracks" that sit in a neck of the material (thinner than it on both sides: seams between touching particles) where the watershed sees one particle; off by default, as real cracks can sit in a neck too' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
     const { log } = await import('../../core/progress.js');
@@ -94,7 +94,7 @@ export const command: CommandModule<object, Args> = {
         brighterGrey: args.brighter as 'LCO' | 'NCA',
         watershed: args.watershed ? undefined : false,
         keepGaps: args['keep-gaps'],
-        keepNecks: args['keep-necks'],
+        dropNecks: args['drop-necks'],
         ...(minConfidence ? { minConfidence } : {}),
       },
     });
