@@ -30,6 +30,8 @@ export interface BenchResult {
   name: string;
   fast_s: number;
   reference_s?: number;
+  /** Share of the fast run's work the reference was timed on (a slow reference runs on a part; rates are compared). */
+  referenceShare?: number;
   speedup?: number;
   throughput?: number;
   throughputPerCore?: number;
@@ -96,6 +98,7 @@ export async function runBench(c: BenchCase): Promise<BenchResult> {
     result.reference_s = refTime;
     const refWork = c.referenceWork ?? c.work;
     if (c.work !== undefined && refWork !== undefined) {
+      result.referenceShare = refWork / c.work;
       // Compare rates, so a reference timed on a share of the work is fair.
       result.speedup = c.work / best / (refWork / refTime);
     } else result.speedup = refTime / best;
@@ -113,7 +116,7 @@ export async function runBench(c: BenchCase): Promise<BenchResult> {
 export function formatResult(r: BenchResult): string {
   const parts = [`${r.name}: ${r.fast_s.toFixed(3)} s`];
   if (r.throughput !== undefined) parts.push(`${r.throughput.toPrecision(3)} ${r.unit} (${r.throughputPerCore!.toPrecision(3)} per core)`);
-  if (r.speedup !== undefined) parts.push(`×${r.speedup.toFixed(1)} vs reference (${r.reference_s!.toFixed(3)} s)`);
+  if (r.speedup !== undefined) parts.push(`×${r.speedup.toFixed(1)} vs reference (${r.reference_s!.toFixed(3)} s${r.referenceShare !== undefined && r.referenceShare < 1 ? ` on ${+(100 * r.referenceShare).toPrecision(2)} % of the work; rates compared` : ''})`);
   if (r.agree === true) parts.push('agrees');
   if (r.agree === false) parts.push(`DISAGREES: ${r.disagreement}`);
   parts.push(`peak RSS ${r.peakRss_MB} MB`);
