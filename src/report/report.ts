@@ -287,6 +287,15 @@ function summarySection(run: RunData, warnings: string[]): string {
       const hit = [...m.values()].filter((x) => x.length > 0).length;
       d += `; ${hit} of ${rois.rois.length} match a planted feature, ${found.size} of ${run.truth.features.length} planted features found`;
     }
+    // What propose left out, from the pipeline's record (a run of nanoroi propose alone has none).
+    const dropped = run.manifest?.stages.propose?.summary?.dropped as Record<string, unknown> | undefined;
+    const count = (k: string): number => (typeof dropped?.[k] === 'number' ? (dropped[k] as number) : 0);
+    const left = [
+      count('belowResolution') ? `${count('belowResolution')} below the resolution` : '',
+      count('interParticleGap') + count('particleNeck') ? `${count('interParticleGap') + count('particleNeck')} "cracks" between touching particles` : '',
+      count('lowConfidence') ? `${count('lowConfidence')} below the confidence floor` : '',
+    ].filter(Boolean);
+    if (left.length) d += `; left out: ${left.join(', ')}`;
     cards.push(card('found', `${mp} micropore${mp === 1 ? '' : 's'}, ${cr} crack${cr === 1 ? '' : 's'}`, d));
   } else cards.push(card('found', '—', 'ROI proposal not run'));
   if (run.recipe) {
