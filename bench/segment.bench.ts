@@ -18,6 +18,9 @@ import { NormalizationSchema, applyWindow, intensityWindow } from '../src/segmen
 import { segmentWithModel, slidingWindow, openOnnxModel } from '../src/segment/infer.js';
 import { tfjsPredictor } from '../src/segment/tfjs-predict.js';
 import { diceCeLoss, oneHot5, LossSchema } from '../src/segment/losses.js';
+import { WorkerPool } from '../src/core/pool.js';
+import type { GradResult, GradTask } from '../src/segment/grad-kernel.js';
+import type { BackendChoice } from '../src/segment/backend.js';
 
 const LAYOUT = { depth: 4, baseFilters: 8, maxFilters: 64, norm: 'instance' as const };
 const WIN: Vec3 = [48, 48, 48];
@@ -72,6 +75,23 @@ export async function cases(): Promise<BenchCase[]> {
   const y = oneHot5(new Uint8Array(B * 48 ** 3).map(() => rng.int(0, 3)), [B, 48, 48, 48]);
   const lossCfg = LossSchema.parse({});
   const vars = net.trainableNames().map((n) => net.p(n));
+  const serialStep = () => {
+    const { value, grads } = tf.variableGrads(() => diceCeLoss(net.forward(x, true), y, lossCfg).total, vars);
+    const v = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return v;
+  };
+  // The same batch as two shares on two worker threads (parallel.workers = 2).
+  const pool = new WorkerPool(2);
+  const kernel = new URL(import.meta.url.endsWith('.ts') ? '../src/segment/grad-kernel.ts' : '../src/segment/grad-kernel.js', import.meta.url).href;
+  const xs = x.dataSync() as Float32Array;
+  const ys = new Uint8Array(B * 48 ** 3);
+  const yArg = y.argMax(-1);
+  ys.set(yArg.dataSync() as Int32Array);
+  yArg.dispose();
+  const weights = net.snapshot();
+  const share = (k: number): GradTask => ({ backend: backend.name as BackendChoice, model: net.config, loss: lossCfg, size: [48, 48, 48], batch: 1, weights, img: xs.slice(k * 48 ** 3, (k + 1) * 48 ** 3), lab: ys.slice(k * 48 ** 3, (k + 1) * 48 ** 3) });
+  const parallelStep = async () => (await pool.map<GradTask, GradResult>(kernel, 'gradStep', [share(0), share(1)])).reduce((a, r) => a + r.loss, 0) / 2;
 
   return [
     {
@@ -109,12 +129,15 @@ export async function cases(): Promise<BenchCase[]> {
     },
     {
       name: `U-Net training step 2×48³ (${describeBackend(backend)})`,
-      fast: () => {
-        const { value, grads } = tf.variableGrads(() => diceCeLoss(net.forward(x, true), y, lossCfg).total, vars);
-        const v = value.dataSync()[0];
-        tf.dispose([value, ...Object.values(grads)]);
-        return v;
-      },
+      fast: serialStep,
+      work: B * 48 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 2,
+    },
+    {
+      name: 'U-Net training gradients 2×48³: 2 worker threads (parallel.workers 2) vs this thread',
+      fast: parallelStep,
+      reference: serialStep,
       work: B * 48 ** 3,
       workUnit: 'Mvox/s',
       repeats: 2,

@@ -26,6 +26,8 @@ import { parseWith } from '../core/schema.js';
 import type { Vec3 } from '../core/volume.js';
 import { AugmentSchema, augmentPatch } from './augment.js';
 import { describeBackend, initBackend, type BackendChoice, type BackendInfo } from './backend.js';
+import type { GradResult, GradTask } from './grad-kernel.js';
+import { WorkerPool } from '../core/pool.js';
 import { DiceCounter, LossSchema, argmaxLast, diceCeLoss, oneHot5 } from './losses.js';
 import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelMeta } from './model-io.js';
 import { NormalizationSchema } from './normalize.js';
@@ -66,6 +68,17 @@ export const TrainConfigSchema = z
     optimizer: OptimizerSchema.prefault({}),
     epochs: z.number().int().min(1).default(100),
     stepsPerEpoch: z.number().int().min(1).default(100),
+    /**
+     * Data-parallel training (grad-kernel.ts): each batch is split into `workers` shares whose
+     * gradients worker threads compute, averaged before one optimizer step. The wasm backend runs
+     * one thread, so 2 workers use both cores of a 2-core machine. The Dice term becomes the mean
+     * of per-share Dice values, so the worker count is part of the recipe (not taken from the
+     * machine); it must divide the batch size, and batch normalization is not supported.
+     */
+    parallel: z
+      .object({ workers: z.number().int().min(1).max(64).default(1) })
+      .strict()
+      .prefault({}),
     validation: z
       .object({
         patches: z.number().int().min(1).default(16),
@@ -169,6 +182,8 @@ export interface TrainOptions {
   onEpoch?: (rec: EpochRecord) => void;
   /** Awaited after each epoch's checkpoint is on disk (e.g. to copy it elsewhere). */
   afterCheckpoint?: (rec: EpochRecord) => Promise<void>;
+  /** Threads of the pool that computes the shares with `parallel.workers` > 1 (default: one per share; 0 runs them in this thread, the tests' oracle). */
+  parallelThreads?: number;
 }
 
 export interface TrainResult {
@@ -293,6 +308,11 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
   const opt = new Adam(cfg.optimizer, model.params, trainable);
   const engineToParam = new Map(trainable.map((n) => [model.p(n).name, n]));
   const varList = trainable.map((n) => model.p(n));
+  const workers = cfg.parallel.workers;
+  if (workers > 1 && cfg.patch.batchSize % workers) throw new NanoroiError('E_ARGS', `parallel.workers (${workers}) must divide patch.batchSize (${cfg.patch.batchSize})`);
+  if (workers > 1 && model.config.norm === 'batch') throw new NanoroiError('E_ARGS', 'parallel.workers > 1 needs instance, group or no normalization (batch statistics would be per worker)');
+  const pool = workers > 1 ? new WorkerPool(opts.parallelThreads ?? workers) : null;
+  const gradKernel = new URL(import.meta.url.endsWith('.ts') ? './grad-kernel.ts' : './grad-kernel.js', import.meta.url).href;
 
   let state: TrainState = {
     schemaVersion: 1,
@@ -350,7 +370,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const pLab = new Uint8Array(n);
     const scratch = { img: new Float32Array(n), lab: new Uint8Array(n) };
     const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
-    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
+    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
     let ran = 0;
     while (!done && ran < sessionEpochs && !state.stoppedEarly) {
       const t0 = performance.now();
@@ -366,18 +386,41 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
           lab.set(pLab, b * n);
         }
         lr = learningRate(cfg.optimizer, state.globalStep, totalSteps, cfg.stepsPerEpoch);
-        const bn: BnBatchStats[] = [];
-        const x = tf.tensor5d(img, [B, size[0], size[1], size[2], 1]);
-        const y = oneHot5(lab, [B, size[0], size[1], size[2]]);
-        const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true, bn), y, cfg.loss).total, varList);
-        const byParam = new Map<string, tf.Tensor>();
-        for (const [k, g] of Object.entries(grads)) byParam.set(engineToParam.get(k)!, g);
-        opt.apply(byParam, lr);
-        if (bn.length) model.updateBatchNorm(bn);
-        const lv = value.dataSync()[0];
+        let lv: number;
+        if (pool) {
+          // Shares of the batch on the workers; their gradients averaged (equal shares), one step here.
+          const weights = model.snapshot();
+          const per = B / workers;
+          const shares = await pool.map<GradTask, GradResult>(gradKernel, 'gradStep', Array.from({ length: workers }, (_, k) => ({
+            backend: backend.name as BackendChoice, model: model.config, loss: cfg.loss, size, batch: per, weights,
+            img: img.slice(k * per * n, (k + 1) * per * n), lab: lab.slice(k * per * n, (k + 1) * per * n),
+          })));
+          const byParam = new Map<string, tf.Tensor>();
+          for (const name of trainable) {
+            const sum = new Float32Array(model.p(name).size);
+            for (const r of shares) {
+              const g = r.grads.find((q) => q.name === name)!.data;
+              for (let i = 0; i < sum.length; i++) sum[i] += g[i] / workers;
+            }
+            byParam.set(name, tf.tensor(sum, model.p(name).shape));
+          }
+          opt.apply(byParam, lr);
+          tf.dispose([...byParam.values()]);
+          lv = shares.reduce((a, r) => a + r.loss, 0) / workers;
+        } else {
+          const bn: BnBatchStats[] = [];
+          const x = tf.tensor5d(img, [B, size[0], size[1], size[2], 1]);
+          const y = oneHot5(lab, [B, size[0], size[1], size[2]]);
+          const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true, bn), y, cfg.loss).total, varList);
+          const byParam = new Map<string, tf.Tensor>();
+          for (const [k, g] of Object.entries(grads)) byParam.set(engineToParam.get(k)!, g);
+          opt.apply(byParam, lr);
+          if (bn.length) model.updateBatchNorm(bn);
+          lv = value.dataSync()[0];
+          tf.dispose([x, y, value, ...Object.values(grads)]);
+        }
         if (!Number.isFinite(lv)) throw new NanoroiError('E_VALUE', `training diverged at step ${state.globalStep} (loss ${lv}); lower optimizer.lr`);
         lossSum += lv;
-        tf.dispose([x, y, value, ...Object.values(grads)]);
         state.globalStep++;
         progress.tick();
       }
@@ -449,6 +492,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
   } finally {
     opt.dispose();
     model.dispose();
+    await pool?.close();
   }
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Data-parallel training: the gradient of the loss on a share of a batch, in a worker thread.
+ *
+ * tfjs-backend-wasm runs single-threaded in Node, so `nanoroi train` on the fallback backend uses
+ * one core. With `parallel.workers` > 1 the training loop splits every batch into that many shares,
+ * and each share's gradient is computed by `gradStep` on a pool worker (its own wasm backend and
+ * its own copy of the network, rebuilt once per worker and loaded with the current weights every
+ * step). The main thread averages the gradients by share size and takes the one optimizer step, so
+ * the weights stay in one place. The Dice term is then a mean of per-share Dice values instead of
+ * the Dice of the whole batch: a different (not worse) loss, fixed by the worker count, which is why
+ * it is a training-config setting rather than taken from the machine.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Vec3 } from '../core/volume.js';
+import { initBackend, type BackendChoice } from './backend.js';
+import { diceCeLoss, oneHot5, type LossConfig } from './losses.js';
+import { UNet, type UNetConfig } from './unet.js';
+
+export interface GradTask {
+  backend: BackendChoice;
+  model: UNetConfig;
+  loss: LossConfig;
+  size: Vec3;
+  /** Patches in this share. */
+  batch: number;
+  /** Current weights, by parameter name. */
+  weights: { name: string; shape: number[]; data: Float32Array }[];
+  img: Float32Array;
+  lab: Uint8Array;
+}
+
+export interface GradResult {
+  loss: number;
+  /** Gradients by trainable parameter name. */
+  grads: { name: string; data: Float32Array }[];
+}
+
+let cached: { key: string; model: UNet; engineToParam: Map<string, string>; vars: tf.Variable[] } | null = null;
+
+/** Loss and gradients of one share of a batch (runs in a worker; also callable in-process). */
+export async function gradStep(t: GradTask): Promise<GradResult> {
+  const backend = await initBackend(t.backend);
+  const key = JSON.stringify(t.model);
+  if (!cached || cached.key !== key) {
+    cached?.model.dispose();
+    const model = new UNet(t.model, 0);
+    model.nativeConv = backend.nativeConv3d;
+    const names = model.trainableNames();
+    cached = { key, model, engineToParam: new Map(names.map((n) => [model.p(n).name, n])), vars: names.map((n) => model.p(n)) };
+  }
+  const { model, engineToParam, vars } = cached;
+  model.load(new Map(t.weights.map((w) => [w.name, w])), 'the training weights');
+  const [d, h, w] = t.size;
+  const x = tf.tensor5d(t.img, [t.batch, d, h, w, 1]);
+  const y = oneHot5(t.lab, [t.batch, d, h, w]);
+  const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true), y, t.loss).total, vars);
+  const out: GradResult = { loss: value.dataSync()[0], grads: [] };
+  for (const [k, g] of Object.entries(grads)) out.grads.push({ name: engineToParam.get(k)!, data: g.dataSync() as Float32Array });
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  return out;
+}
