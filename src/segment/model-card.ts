@@ -83,6 +83,8 @@ export interface ModelCard {
     bestValidationMeanDice: number;
     stoppedEarly: boolean;
     stepsPerEpoch: number;
+    /** Data-parallel worker threads (parallel.workers), when more than one. */
+    workers?: number;
     wallTime_s: number;
     hardware: string;
     backend: string;
@@ -199,6 +201,7 @@ export function buildModelCard(args: {
       bestValidationMeanDice: result.bestScore,
       stoppedEarly: result.stoppedEarly,
       stepsPerEpoch: cfg.stepsPerEpoch,
+      ...(cfg.parallel.workers > 1 ? { workers: cfg.parallel.workers } : {}),
       wallTime_s: result.wallTime_s,
       hardware: args.hardware,
       backend: `${result.backend.name} (${result.backend.provider})`,
@@ -284,7 +287,7 @@ export function modelCardMarkdown(c: ModelCard): string {
   const t = c.training;
   L.push('## Training', '');
   L.push(`- epochs: ${t.epochsCompleted} of ${t.epochsPlanned} × ${t.stepsPerEpoch} steps${t.stoppedEarly ? ' (early stop)' : ''}; best epoch ${t.bestEpoch}, validation mean foreground Dice ${f3(t.bestValidationMeanDice)}`);
-  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h on ${t.hardware}; tfjs backend ${t.backend}`);
+  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h on ${t.hardware}; tfjs backend ${t.backend}${t.workers ? `; data-parallel on ${t.workers} worker threads (per-share Dice)` : ''}`);
   L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
   L.push('## Held-out results', '');
   if (c.inference) {
