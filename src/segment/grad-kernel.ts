@@ -13,8 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vec3 } from '../core/volume.js';
 import { initBackend, type BackendChoice } from './backend.js';
-import { diceCeLoss, oneHot5, type LossConfig } from './losses.js';
-import { UNet, type UNetConfig } from './unet.js';
+import { argmaxLast, diceCeLoss, oneHot5, type LossConfig } from './losses.js';
+import { NUM_CLASSES, UNet, type UNetConfig } from './unet.js';
 
 export interface GradTask {
   backend: BackendChoice;
@@ -37,8 +37,8 @@ export interface GradResult {
 
 let cached: { key: string; model: UNet; engineToParam: Map<string, string>; vars: tf.Variable[] } | null = null;
 
-/** Loss and gradients of one share of a batch (runs in a worker; also callable in-process). */
-export async function gradStep(t: GradTask): Promise<GradResult> {
+/** This worker's copy of the network (built once per layout), loaded with the task's weights. */
+async function network(t: { backend: BackendChoice; model: UNetConfig; weights: GradTask['weights'] }): Promise<NonNullable<typeof cached>> {
   const backend = await initBackend(t.backend);
   const key = JSON.stringify(t.model);
   if (!cached || cached.key !== key) {
@@ -48,8 +48,40 @@ export async function gradStep(t: GradTask): Promise<GradResult> {
     const names = model.trainableNames();
     cached = { key, model, engineToParam: new Map(names.map((n) => [model.p(n).name, n])), vars: names.map((n) => model.p(n)) };
   }
-  const { model, engineToParam, vars } = cached;
-  model.load(new Map(t.weights.map((w) => [w.name, w])), 'the training weights');
+  cached.model.load(new Map(t.weights.map((w) => [w.name, w])), 'the training weights');
+  return cached;
+}
+
+export interface ValidateTask {
+  backend: BackendChoice;
+  model: UNetConfig;
+  loss: LossConfig;
+  size: Vec3;
+  weights: GradTask['weights'];
+  /** Validation batches of this share: images and labels of `batch` patches each. */
+  batches: { batch: number; img: Float32Array; lab: Uint8Array }[];
+}
+
+/** Loss and predicted labels of validation batches (inference mode), in order. */
+export async function validateShare(t: ValidateTask): Promise<{ loss: number; labels: Uint8Array }[]> {
+  const { model } = await network(t);
+  const [d, h, w] = t.size;
+  return t.batches.map((b) => {
+    let loss = 0;
+    const logits = tf.tidy(() => {
+      const x = tf.tensor5d(b.img, [b.batch, d, h, w, 1]);
+      const y = oneHot5(b.lab, [b.batch, d, h, w]);
+      const out = model.forward(x, false);
+      loss = diceCeLoss(out, y, t.loss).total.dataSync()[0];
+      return out.dataSync() as Float32Array;
+    });
+    return { loss, labels: argmaxLast(logits, NUM_CLASSES) };
+  });
+}
+
+/** Loss and gradients of one share of a batch (runs in a worker; also callable in-process). */
+export async function gradStep(t: GradTask): Promise<GradResult> {
+  const { model, engineToParam, vars } = await network(t);
   const [d, h, w] = t.size;
   const x = tf.tensor5d(t.img, [t.batch, d, h, w, 1]);
   const y = oneHot5(t.lab, [t.batch, d, h, w]);

@@ -26,7 +26,7 @@ import { parseWith } from '../core/schema.js';
 import type { Vec3 } from '../core/volume.js';
 import { AugmentSchema, augmentPatch } from './augment.js';
 import { describeBackend, initBackend, type BackendChoice, type BackendInfo } from './backend.js';
-import type { GradResult, GradTask } from './grad-kernel.js';
+import type { GradResult, GradTask, ValidateTask } from './grad-kernel.js';
 import { WorkerPool } from '../core/pool.js';
 import { DiceCounter, LossSchema, argmaxLast, diceCeLoss, oneHot5 } from './losses.js';
 import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelMeta } from './model-io.js';
@@ -258,6 +258,38 @@ export function validate(model: UNet, patches: { img: Float32Array; lab: Uint8Ar
   return { loss: lossSum / Math.max(1, batches), dice: counter.dice() };
 }
 
+/**
+ * `validate` with the batches dealt out to the pool in contiguous shares; the same losses, labels
+ * and Dice (summed and counted in batch order), as each batch is computed the same way.
+ */
+export async function validateParallel(pool: WorkerPool, kernel: string, backend: BackendChoice, model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): Promise<{ loss: number; dice: number[] }> {
+  const n = size[0] * size[1] * size[2];
+  const batches: ValidateTask['batches'] = [];
+  for (let i = 0; i < patches.length; i += batchSize) {
+    const group = patches.slice(i, i + batchSize);
+    const img = new Float32Array(group.length * n);
+    const lab = new Uint8Array(group.length * n);
+    group.forEach((p, j) => {
+      img.set(p.img, j * n);
+      lab.set(p.lab, j * n);
+    });
+    batches.push({ batch: group.length, img, lab });
+  }
+  const shares = Math.max(1, Math.min(pool.size || 1, batches.length));
+  const per = Math.ceil(batches.length / shares);
+  const weights = model.snapshot();
+  const tasks: ValidateTask[] = [];
+  for (let k = 0; k < batches.length; k += per) tasks.push({ backend, model: model.config, loss: lossCfg, size, weights, batches: batches.slice(k, k + per) });
+  const results = (await pool.map<ValidateTask, { loss: number; labels: Uint8Array }[]>(kernel, 'validateShare', tasks)).flat();
+  const counter = new DiceCounter();
+  let lossSum = 0;
+  results.forEach((r, i) => {
+    lossSum += r.loss;
+    counter.add(r.labels, batches[i].lab);
+  });
+  return { loss: lossSum / Math.max(1, results.length), dice: counter.dice() };
+}
+
 async function writeLogAndPlot(outDir: string, state: TrainState, plot: boolean): Promise<void> {
   await writeFileAtomic(path.join(outDir, 'train-log.jsonl'), state.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
   if (plot && state.history.length > 0) {
@@ -424,7 +456,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
         state.globalStep++;
         progress.tick();
       }
-      const v = validate(model, valPatches, size, cfg.validation.batchSize, cfg.loss);
+      const v = pool ? await validateParallel(pool, gradKernel, backend.name as BackendChoice, model, valPatches, size, cfg.validation.batchSize, cfg.loss) : validate(model, valPatches, size, cfg.validation.batchSize, cfg.loss);
       const score = meanFinite(v.dice.slice(1));
       const seconds = (performance.now() - t0) / 1000;
       state.epoch = epoch + 1;

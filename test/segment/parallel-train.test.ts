@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/segment/backend.js';
 import { UNet, UNetConfigSchema } from '../../src/segment/unet.js';
 import { diceCeLoss, oneHot5, LossSchema } from '../../src/segment/losses.js';
-import { parseTrainConfig, trainModel } from '../../src/segment/train.js';
+import { parseTrainConfig, trainModel, validate, validateParallel } from '../../src/segment/train.js';
+import { WorkerPool } from '../../src/core/pool.js';
 import { gradStep } from '../../src/segment/grad-kernel.js';
 import { prepareTrainVolume } from '../../src/segment/patches.js';
 import { normalizeVolumeData, NormalizationSchema } from '../../src/segment/normalize.js';
@@ -59,6 +60,25 @@ describe('data-parallel training', () => {
     model.dispose();
   });
 
+  it('validation on two worker threads equals validation in this thread', async () => {
+    const config = UNetConfigSchema.parse({ depth: 2, baseFilters: 4 });
+    const model = new UNet(config, 3);
+    const patches = [31, 32, 33, 34, 35].map((seed) => { const s = syntheticVolume([16, 16, 16], seed); return { img: Float32Array.from(s.image, (v) => v * 20), lab: s.labels }; });
+    const loss = LossSchema.parse({});
+    const serial = validate(model, patches, [16, 16, 16], 2, loss);
+    const pool = new WorkerPool(2);
+    try {
+      const kernel = new URL('../../src/segment/grad-kernel.ts', import.meta.url).href;
+      const par = await validateParallel(pool, kernel, backendName as BackendChoice, model, patches, [16, 16, 16], 2, loss);
+      expect(par.loss).toBe(serial.loss);
+      expect(par.dice).toEqual(serial.dice);
+      expect(serial.dice.some((d) => d > 0)).toBe(true);
+    } finally {
+      await pool.close();
+      model.dispose();
+    }
+  });
+
   it('two worker threads give the same weights as the shares computed in this thread, and the loss falls', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-ptrain-'));
     const cfg = parseTrainConfig({
@@ -77,7 +97,7 @@ describe('data-parallel training', () => {
     let maxDiff = 0;
     for (let i = 0; i < wa.length; i++) for (let j = 0; j < wa[i].data.length; j++) maxDiff = Math.max(maxDiff, Math.abs(wa[i].data[j] - wb[i].data[j]));
     expect(maxDiff).toBe(0);
-    expect(threads.history.map((h) => h.trainLoss)).toEqual(inline.history.map((h) => h.trainLoss));
+    expect(threads.history.map((h) => [h.trainLoss, h.valLoss, h.valDice])).toEqual(inline.history.map((h) => [h.trainLoss, h.valLoss, h.valDice]));
     expect(threads.history[2].trainLoss).toBeLessThan(threads.history[0].trainLoss);
     // One worker share per patch is a different loss than the whole batch's Dice: not the serial run.
     const serial = await trainModel({ ...cfg, parallel: { workers: 1 } }, data, { outDir: path.join(tmp, 'serial'), plot: false });
