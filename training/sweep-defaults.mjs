@@ -13,7 +13,7 @@
 // network (a 96³ volume with TTA: ~15 s → ~1 s).
 //
 // Choose on train-small's validation and test splits; the held-out set confirms, never chooses.
-import { readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,9 @@ const samples = positionals.flatMap((d) => (existsSync(path.join(d, 'volume.nrrd
 const modelHash = createHash('sha256').update(readFileSync(values.model)).digest('hex').slice(0, 16);
 // Raw network output of one volume, from the cache when it has it.
 const segmentRaw = async (dir, img, tta) => {
-  const key = values.cache ? path.join(values.cache, modelHash, String(tta ?? 'model'), createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 16)) : null;
+  // Keyed by the volume file's path, size and modification time too, so a regenerated dataset misses.
+  const vs = statSync(path.join(dir, 'volume.nrrd'));
+  const key = values.cache ? path.join(values.cache, modelHash, String(tta ?? 'model'), createHash('sha256').update(`${path.resolve(dir)}:${vs.size}:${vs.mtimeMs}`).digest('hex').slice(0, 16)) : null;
   const names = ['labels', 'p0', 'p1', 'p2', 'p3'];
   if (key && existsSync(path.join(key, 'p3.nrrd'))) {
     const [labels, ...probs] = await Promise.all(names.map(async (n) => (await readVolume(path.join(key, `${n}.nrrd`))).volume));
