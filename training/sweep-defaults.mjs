@@ -26,7 +26,7 @@ const { segmentWithModel, predictedClassConfidence } = await dist('segment/infer
 const { fieldOfViewFromKeyValues, postprocessLabels } = await dist('segment/postprocess.js');
 const { proposeRoisDetailed } = await dist('roi/propose.js');
 const { scoreRois } = await dist('roi/score.js');
-const { measureResolution } = await dist('recon/resolution.js');
+const { measureTrustedResolution } = await dist('recon/resolution.js');
 const { setQuiet } = await dist('core/progress.js');
 setQuiet(true);
 
@@ -69,7 +69,7 @@ for (const dir of samples) {
   const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8'));
   const fov = await fieldOfViewFromKeyValues(loaded.meta.keyValues);
   let res;
-  try { res = measureResolution(img).fwhm_um; } catch { res = undefined; }
+  try { res = measureTrustedResolution(img).fwhm_um; } catch { res = undefined; } // as `nanoroi run` and the model card do
   const runs = new Map(); // tta → raw network output, segmented once per mode
   for (const [j, st] of settings.entries()) {
     const key = String(st.tta ?? 'model');

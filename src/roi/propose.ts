@@ -97,7 +97,8 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
   });
   // Cracks in a neck of the material are seams between touching particles (also where the watershed merged them).
   const hasCrack = measures.components.some((m) => m.class === 'crack');
-  const distance = hasCrack ? await distanceTransform(labels.data, shape, spacing_um, { threads: opts.threads }) : null;
+  // The watershed's own EDT of the material when it ran at full resolution; computed here otherwise.
+  const distance = hasCrack ? (instances?.distance ?? (await distanceTransform(labels.data, shape, spacing_um, { threads: opts.threads }))) : null;
   const neckVerdicts = distance ? findParticleNecks(labels.data, components.labels, shape, spacing_um, measures.components, distance, opts.necks) : [];
   const neckRatio = new Map(neckVerdicts.map((v) => [v.label, v.ratio]));
   // Cracks with a different particle on each side are gaps between touching particles, not cracks —

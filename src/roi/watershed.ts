@@ -48,6 +48,8 @@ export interface ParticleInstances {
   peakDistance_um: Float64Array;
   /** Grid coarsening used. */
   coarsen: number;
+  /** The EDT of the material mask (µm) the split used, at full resolution only (coarsen 1), for callers that need it too. */
+  distance?: Float32Array;
 }
 
 export async function particleInstances(labels: Uint8Array, shape: Vec3, spacing_um: Vec3, opts: WatershedOptions = {}): Promise<ParticleInstances> {
@@ -215,5 +217,5 @@ async function fullInstances(labels: Uint8Array, shape: Vec3, spacing_um: Vec3, 
       push(q);
     }
   }
-  return { instances, count, voxels, seeds, peakDistance_um: peak, coarsen: 1 };
+  return { instances, count, voxels, seeds, peakDistance_um: peak, coarsen: 1, distance: dist };
 }

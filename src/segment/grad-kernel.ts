@@ -62,21 +62,24 @@ export interface ValidateTask {
   batches: { batch: number; img: Float32Array; lab: Uint8Array }[];
 }
 
-/** Loss and predicted labels of validation batches (inference mode), in order. */
+/** Loss and predicted labels of one validation batch (inference mode); `validate` and the workers share it. */
+export function evaluateBatch(model: UNet, b: ValidateTask['batches'][number], size: Vec3, lossCfg: LossConfig): { loss: number; labels: Uint8Array } {
+  const [d, h, w] = size;
+  let loss = 0;
+  const logits = tf.tidy(() => {
+    const x = tf.tensor5d(b.img, [b.batch, d, h, w, 1]);
+    const y = oneHot5(b.lab, [b.batch, d, h, w]);
+    const out = model.forward(x, false);
+    loss = diceCeLoss(out, y, lossCfg).total.dataSync()[0];
+    return out.dataSync() as Float32Array;
+  });
+  return { loss, labels: argmaxLast(logits, NUM_CLASSES) };
+}
+
+/** Loss and predicted labels of validation batches, in order (runs in a worker). */
 export async function validateShare(t: ValidateTask): Promise<{ loss: number; labels: Uint8Array }[]> {
   const { model } = await network(t);
-  const [d, h, w] = t.size;
-  return t.batches.map((b) => {
-    let loss = 0;
-    const logits = tf.tidy(() => {
-      const x = tf.tensor5d(b.img, [b.batch, d, h, w, 1]);
-      const y = oneHot5(b.lab, [b.batch, d, h, w]);
-      const out = model.forward(x, false);
-      loss = diceCeLoss(out, y, t.loss).total.dataSync()[0];
-      return out.dataSync() as Float32Array;
-    });
-    return { loss, labels: argmaxLast(logits, NUM_CLASSES) };
-  });
+  return t.batches.map((b) => evaluateBatch(model, b, t.size, t.loss));
 }
 
 /** Loss and gradients of one share of a batch (runs in a worker; also callable in-process). */

@@ -279,7 +279,7 @@ export function joinPoreCracks(out: Uint8Array, shape: Vec3, minPoreRim: number)
     const rim = rc[k] + rc[k + 1] + rc[k + 2] + rc[k + 3] + rc[k + 4];
     if (rim > 0 && rc[k + 2] / rim >= minPoreRim) { join[l] = 1; components++; }
   }
-  for (let i = 0; i < out.length; i++) if (join[cc.labels[i]] && cc.labels[i] !== 0) { out[i] = 2; voxels++; }
+  for (let i = 0; i < out.length; i++) if (join[cc.labels[i]]) { out[i] = 2; voxels++; }
   return { components, voxels };
 }
 

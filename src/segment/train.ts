@@ -26,15 +26,15 @@ import { parseWith } from '../core/schema.js';
 import type { Vec3 } from '../core/volume.js';
 import { AugmentSchema, augmentPatch } from './augment.js';
 import { describeBackend, initBackend, type BackendChoice, type BackendInfo } from './backend.js';
-import type { GradResult, GradTask, ValidateTask } from './grad-kernel.js';
+import { evaluateBatch, type GradResult, type GradTask, type ValidateTask } from './grad-kernel.js';
 import { WorkerPool } from '../core/pool.js';
-import { DiceCounter, LossSchema, argmaxLast, diceCeLoss, oneHot5 } from './losses.js';
+import { DiceCounter, LossSchema, diceCeLoss, oneHot5 } from './losses.js';
 import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelMeta } from './model-io.js';
 import { NormalizationSchema } from './normalize.js';
 import { Adam, OptimizerSchema, learningRate } from './optim.js';
 import { PatchSampler, PatchSchema, type TrainVolume } from './patches.js';
 import { curvesPng, type CurvePoint } from './plot.js';
-import { CLASS_NAMES, NUM_CLASSES, UNet, UNetConfigSchema, sizeMultiple, type BnBatchStats } from './unet.js';
+import { CLASS_NAMES, UNet, UNetConfigSchema, sizeMultiple, type BnBatchStats } from './unet.js';
 
 export const TrainConfigSchema = z
   .object({
@@ -231,38 +231,8 @@ function drawValidation(vols: TrainVolume[], cfg: TrainConfig): { img: Float32Ar
   return out;
 }
 
-export function validate(model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): { loss: number; dice: number[] } {
-  const counter = new DiceCounter();
-  let lossSum = 0;
-  let batches = 0;
-  const n = size[0] * size[1] * size[2];
-  for (let i = 0; i < patches.length; i += batchSize) {
-    const group = patches.slice(i, i + batchSize);
-    const b = group.length;
-    const img = new Float32Array(b * n);
-    const lab = new Uint8Array(b * n);
-    group.forEach((p, j) => {
-      img.set(p.img, j * n);
-      lab.set(p.lab, j * n);
-    });
-    const logitsData = tf.tidy(() => {
-      const x = tf.tensor5d(img, [b, size[0], size[1], size[2], 1]);
-      const y = oneHot5(lab, [b, size[0], size[1], size[2]]);
-      const logits = model.forward(x, false);
-      lossSum += diceCeLoss(logits, y, lossCfg).total.dataSync()[0];
-      return logits.dataSync() as Float32Array;
-    });
-    batches++;
-    counter.add(argmaxLast(logitsData, NUM_CLASSES), lab);
-  }
-  return { loss: lossSum / Math.max(1, batches), dice: counter.dice() };
-}
-
-/**
- * `validate` with the batches dealt out to the pool in contiguous shares; the same losses, labels
- * and Dice (summed and counted in batch order), as each batch is computed the same way.
- */
-export async function validateParallel(pool: WorkerPool, kernel: string, backend: BackendChoice, model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): Promise<{ loss: number; dice: number[] }> {
+/** Validation patches packed into batches of `batchSize` (the last may be smaller). */
+function packBatches(patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number): ValidateTask['batches'] {
   const n = size[0] * size[1] * size[2];
   const batches: ValidateTask['batches'] = [];
   for (let i = 0; i < patches.length; i += batchSize) {
@@ -275,12 +245,11 @@ export async function validateParallel(pool: WorkerPool, kernel: string, backend
     });
     batches.push({ batch: group.length, img, lab });
   }
-  const shares = Math.max(1, Math.min(pool.size || 1, batches.length));
-  const per = Math.ceil(batches.length / shares);
-  const weights = model.snapshot();
-  const tasks: ValidateTask[] = [];
-  for (let k = 0; k < batches.length; k += per) tasks.push({ backend, model: model.config, loss: lossCfg, size, weights, batches: batches.slice(k, k + per) });
-  const results = (await pool.map<ValidateTask, { loss: number; labels: Uint8Array }[]>(kernel, 'validateShare', tasks)).flat();
+  return batches;
+}
+
+/** Mean loss and per-class Dice over the batches' results (summed and counted in batch order). */
+function summarize(batches: ValidateTask['batches'], results: { loss: number; labels: Uint8Array }[]): { loss: number; dice: number[] } {
   const counter = new DiceCounter();
   let lossSum = 0;
   results.forEach((r, i) => {
@@ -288,6 +257,24 @@ export async function validateParallel(pool: WorkerPool, kernel: string, backend
     counter.add(r.labels, batches[i].lab);
   });
   return { loss: lossSum / Math.max(1, results.length), dice: counter.dice() };
+}
+
+export function validate(model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): { loss: number; dice: number[] } {
+  const batches = packBatches(patches, size, batchSize);
+  return summarize(batches, batches.map((b) => evaluateBatch(model, b, size, lossCfg)));
+}
+
+/**
+ * `validate` with the batches dealt out to the pool in contiguous shares; the same losses, labels
+ * and Dice, as each batch is computed the same way.
+ */
+export async function validateParallel(pool: WorkerPool, kernel: string, backend: BackendChoice, model: UNet, patches: { img: Float32Array; lab: Uint8Array }[], size: Vec3, batchSize: number, lossCfg: TrainConfig['loss']): Promise<{ loss: number; dice: number[] }> {
+  const batches = packBatches(patches, size, batchSize);
+  const per = Math.ceil(batches.length / Math.max(1, Math.min(pool.size || 1, batches.length)));
+  const weights = model.snapshot();
+  const tasks: ValidateTask[] = [];
+  for (let k = 0; k < batches.length; k += per) tasks.push({ backend, model: model.config, loss: lossCfg, size, weights, batches: batches.slice(k, k + per) });
+  return summarize(batches, (await pool.map<ValidateTask, { loss: number; labels: Uint8Array }[]>(kernel, 'validateShare', tasks)).flat());
 }
 
 async function writeLogAndPlot(outDir: string, state: TrainState, plot: boolean): Promise<void> {
