@@ -12,7 +12,7 @@ import { NanoroiError } from '../core/errors.js';
 import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
-import { buildModelCard, heldOutSet, modelCardMarkdown, scoreFromReport, type HeldOutSample, type HeldOutScore, type ModelCard } from './model-card.js';
+import { buildModelCard, heldOutSet, modelCardMarkdown, nnDice, scoreFromReport, type HeldOutSample, type HeldOutScore, type ModelCard } from './model-card.js';
 import type { Volume } from '../core/volume.js';
 import type { TruthFeatureLike } from '../roi/score.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
@@ -106,7 +106,8 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     };
     let t = performance.now();
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, probabilities: true, postprocess: { fovRadius_um: fov } });
-    const modelScore = scoreFromReport(evaluate(m.labels, s.labels, opts), (performance.now() - t) / 1000);
+    const modelReport = evaluate(m.labels, s.labels, opts);
+    const modelScore = scoreFromReport(modelReport, (performance.now() - t) / 1000);
     const mr = await roiCounts(m.labels, predictedClassConfidence(m.labels.data, m.probabilities!));
     if (mr) modelScore.rois = mr;
     t = performance.now();
@@ -119,7 +120,7 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     } catch (e) {
       log(`classical baseline failed on ${ref.volume}: ${(e as Error).message}`);
     }
-    out.push({ volume: ref.volume, shape: s.image.shape, model: modelScore, classical });
+    out.push({ volume: ref.volume, shape: s.image.shape, model: modelScore, classical, oneVoxelShiftDice: nnDice(modelReport.scale.oneVoxelShiftDice) });
     log(`held-out ${path.basename(path.dirname(ref.volume))}/${path.basename(ref.volume)}: Dice micropore ${modelScore.dice.micropore?.toFixed(3) ?? '–'} (classical ${classical?.dice.micropore?.toFixed(3) ?? '–'}), crack ${modelScore.dice.crack?.toFixed(3) ?? '–'} (classical ${classical?.dice.crack?.toFixed(3) ?? '–'})`);
   }
   return out;

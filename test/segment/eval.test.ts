@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Volume, Vec3 } from '../../src/core/volume.js';
 import { NanoroiError } from '../../src/core/errors.js';
-import { boundaryF1, clDice, evaluate, formatReport, reportToJson, skeletonize } from '../../src/segment/eval.js';
+import { boundaryF1, clDice, evaluate, formatReport, oneVoxelShiftDice, reportToJson, skeletonize } from '../../src/segment/eval.js';
 import { labelComponents } from '../../src/segment/filters.js';
 
 const SP = 0.05;
@@ -27,6 +27,23 @@ function ball(v: Volume<Uint8Array>, lab: number, cz: number, cy: number, cx: nu
 const count = (m: Uint8Array) => m.reduce((s, v) => s + (v ? 1 : 0), 0);
 
 describe('voxel metrics', () => {
+  it('scales Dice by the truth moved one voxel', () => {
+    // A one-voxel sheet across x (10 × 10 voxels at x = 5) in a 10³ grid: moved along x it misses
+    // itself entirely; along y or z 90 of its 100 voxels stay in the grid and all overlap it.
+    const t = vol([10, 10, 10]);
+    box(t, 3, 0, 10, 0, 10, 5, 6);
+    const along = (2 * 90) / (100 + 90);
+    expect(oneVoxelShiftDice(t, 3)).toBeCloseTo((0 + along + along) / 3, 12);
+    // A 4 × 4 × 4 cube away from the border: moved one voxel it keeps 48 of 64 voxels on itself.
+    const c = vol([12, 12, 12]);
+    box(c, 2, 4, 8, 4, 8, 4, 8);
+    expect(oneVoxelShiftDice(c, 2)).toBeCloseTo(0.75, 12);
+    expect(Number.isNaN(oneVoxelShiftDice(c, 3))).toBe(true);
+    const r = evaluate(c, c);
+    expect(r.scale.oneVoxelShiftDice.micropore).toBeCloseTo(0.75, 12);
+    expect(formatReport(r)).toContain('for scale, the truth moved by one voxel scores Dice particle n/a, micropore 0.750, crack n/a');
+  });
+
   it('perfect prediction scores 1 everywhere', () => {
     const t = vol([20, 20, 20]);
     box(t, 1, 2, 18, 2, 18, 2, 18);

@@ -55,6 +55,17 @@ describe('model card scores', () => {
     expect(md).not.toContain('worker threads');
     const mdPar = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, workers: 2, wallTime_s: 3600, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
     expect(mdPar).toContain('- wall time: 1.00 h on h; tfjs backend b; data-parallel on 2 worker threads (per-share Dice)');
+    expect(md).not.toContain('truth moved by one voxel');
+    // The one-voxel yardstick: a mean per class over the samples, null classes skipped.
+    const shifted = heldOutSet([
+      { volume: 'a', shape: [1, 1, 1], model: a, classical: null, oneVoxelShiftDice: { particle: 0.9, micropore: 0.7, crack: null } },
+      { volume: 'b', shape: [1, 1, 1], model: b, classical: null, oneVoxelShiftDice: { particle: 0.8, micropore: 0.8, crack: 0.6 } },
+    ]);
+    expect(shifted.mean.oneVoxelShiftDice!.particle).toBeCloseTo(0.85, 12);
+    expect(shifted.mean.oneVoxelShiftDice!.micropore).toBeCloseTo(0.75, 12);
+    expect(shifted.mean.oneVoxelShiftDice!.crack).toBe(0.6);
+    const mdShift = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: shifted, notes: [] });
+    expect(mdShift).toContain('| *for scale: the truth moved by one voxel* | 0.850 | 0.750 | 0.600 | – |');
   });
 
   it('checks each target and the baseline', () => {
