@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { writeVolume, readVolume } from '../../src/io/volume-file.js';
-import { evaluate, truthObjectsFromJson } from '../../src/segment/eval.js';
+import { evaluate, oneVoxelShiftDice, truthObjectsFromJson } from '../../src/segment/eval.js';
 import { segmentClassical } from '../../src/segment/classical.js';
 import { makeSynthetic, type Synth } from './classical-synthetic.js';
 
@@ -58,6 +58,9 @@ describe('nanoroi eval', () => {
     expect(j.classes.particle.dice).toBe(1);
     expect(j.classes.micropore.dice).toBe(1);
     expect(j.crack.clDice).toBe(1);
+    // The yardstick comes from the truth alone: the same with any prediction.
+    for (const [c, name] of [[1, 'particle'], [2, 'micropore'], [3, 'crack']] as const) expect(j.scale.oneVoxelShiftDice[name]).toBeCloseTo(oneVoxelShiftDice(s.labels, c), 12);
+    expect(j.scale.oneVoxelShiftDice.crack).toBeLessThan(j.scale.oneVoxelShiftDice.particle);
   });
 
   it('scores an ROI file against the planted features with --rois (needs --truth-json)', async () => {
