@@ -60,25 +60,22 @@ export interface HeldOutSet {
 
 export function heldOutSet(samples: HeldOutSample[], manifests?: string[]): HeldOutSet {
   const shifts = samples.map((s) => s.oneVoxelShiftDice);
+  const shiftMean = (k: keyof ShiftDice) => meanNonNull(shifts.map((x) => x![k]));
   return {
     ...(manifests ? { manifests } : {}),
     samples,
     mean: {
       model: meanScore(samples.map((s) => s.model)),
       classical: samples.every((s) => s.classical) ? meanScore(samples.map((s) => s.classical!)) : null,
-      ...(samples.length && shifts.every((x) => x) ? { oneVoxelShiftDice: meanOf(shifts as ShiftDice[], ['particle', 'micropore', 'crack']) } : {}),
+      ...(samples.length && shifts.every((x) => x) ? { oneVoxelShiftDice: { particle: shiftMean('particle'), micropore: shiftMean('micropore'), crack: shiftMean('crack') } } : {}),
     },
   };
 }
 
-/** Per-key mean skipping nulls (null when no sample has the key). */
-function meanOf<K extends string>(rows: Record<K, number | null>[], keys: K[]): Record<K, number | null> {
-  const out = {} as Record<K, number | null>;
-  for (const k of keys) {
-    const v = rows.map((r) => r[k]).filter((x): x is number => x !== null);
-    out[k] = v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-  }
-  return out;
+/** Mean of the values that are not null (null when none is). */
+function meanNonNull(values: (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
 /** Eval's shift Dice with NaN (class absent) as null. */
@@ -151,10 +148,7 @@ export function scoreFromReport(r: EvalReport, seconds: number): HeldOutScore {
 
 /** Mean of each score over samples, skipping nulls (not applicable). */
 export function meanScore(scores: HeldOutScore[]): HeldOutScore {
-  const m = (get: (s: HeldOutScore) => number | null): number | null => {
-    const v = scores.map(get).filter((x): x is number => x !== null);
-    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-  };
+  const m = (get: (s: HeldOutScore) => number | null): number | null => meanNonNull(scores.map(get));
   return {
     dice: { particle: m((s) => s.dice.particle), micropore: m((s) => s.dice.micropore), crack: m((s) => s.dice.crack), defect: m((s) => s.dice.defect) },
     objects: {
