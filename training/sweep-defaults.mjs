@@ -12,8 +12,11 @@
 // file hash and TTA mode) so the next sweep over post-processing or propose settings skips the
 // network (a 96³ volume with TTA: ~15 s → ~1 s).
 //
+// --per-volume FILE writes one JSON line per volume and setting (Dice, ROI counts) for looking at
+// where a setting wins, e.g. against the scan's dose.
+//
 // Choose on train-small's validation and test splits; the held-out set confirms, never chooses.
-import { readFileSync, readdirSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdirSync, statSync, appendFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +33,7 @@ const { measureTrustedResolution } = await dist('recon/resolution.js');
 const { setQuiet } = await dist('core/progress.js');
 setQuiet(true);
 
-const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: path.join(root, 'models/bundled.onnx') }, settings: { type: 'string', default: '[{}]' }, cache: { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: path.join(root, 'models/bundled.onnx') }, settings: { type: 'string', default: '[{}]' }, cache: { type: 'string' }, 'per-volume': { type: 'string' } }, allowPositionals: true });
 const settings = JSON.parse(values.settings);
 if (!Array.isArray(settings) || !positionals.length) {
   console.error('usage: sweep-defaults.mjs [--model M] [--settings JSON-array] SPLIT-FOLDER...');
@@ -56,6 +59,7 @@ const segmentRaw = async (dir, img, tta) => {
   }
   return m;
 };
+if (values['per-volume']) writeFileSync(values['per-volume'], '');
 const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0] }));
 const dice = (a, b, c) => {
   let p = 0, t = 0, i = 0;
@@ -80,10 +84,15 @@ for (const dir of samples) {
     const det = await proposeRoisDetailed(labels, { intensity: img, probabilities: { data: conf, classes: 1 }, resolution_um: res, threads: 0, quiet: true, ...(st.propose ?? {}) });
     const sc = scoreRois(det.file, truth.features);
     const a = acc[j];
+    const d = [dice(labels.data, truthLabels, 2), dice(labels.data, truthLabels, 3)];
     a.n++;
-    a.dice[0] += dice(labels.data, truthLabels, 2);
-    a.dice[1] += dice(labels.data, truthLabels, 3);
+    a.dice[0] += d[0];
+    a.dice[1] += d[1];
     for (const [k, c] of [['mp', 'micropore'], ['cr', 'crack']]) for (const [i, f] of ['rois', 'onPlanted', 'planted', 'found'].entries()) a[k][i] += sc[c][f];
+    if (values['per-volume']) {
+      const counts = (c) => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
+      appendFileSync(values['per-volume'], JSON.stringify({ volume: dir, setting: j, dice: { micropore: d[0], crack: d[1] }, micropore: counts('micropore'), crack: counts('crack') }) + '\n');
+    }
   }
   process.stderr.write('.');
 }
