@@ -215,7 +215,7 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         out: ctx.out('rois.json'),
         csv: ctx.out('rois.csv'),
         images: ctx.out('roi-images'),
-        options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um },
+        options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um, ...(pr.weights ? { weights: pr.weights } : {}) },
       });
       const cracks = d.file.rois.filter((r) => r.class === 'crack').length;
       const seams = d.dropped.interParticleGap + d.dropped.particleNeck;

@@ -63,7 +63,34 @@ export interface RankOptions {
   top?: number;
 }
 
-export const DEFAULT_WEIGHTS: RankWeights = { class: 1, size: 1, confidence: 1, access: 1, isolation: 0.5 };
+/**
+ * Confidence weighs 3: the model's mean confidence separates right ROIs from wrong ones better than
+ * any other factor (AUC 0.84 for crack ROIs on train-small + train-wide val/test, bundled model,
+ * against 0.75 for the whole score at weight 1), and the best ROIs of a scan are the ones milled.
+ * Per volume, the share of the best 5 / 10 ROIs that lie on planted features went 0.91 / 0.86 →
+ * 0.99 / 0.96 on those 16 volumes, 0.50 / 0.38 → 0.70 / 0.48 on train-large's test split (large
+ * particles) and 0.88 / 0.70 → 0.95 / 0.79 on select-lowdose (fast scans). Higher weights gained
+ * a little more precision but let confidence outweigh the milling depth.
+ */
+export const DEFAULT_WEIGHTS: RankWeights = { class: 1, size: 1, confidence: 3, access: 1, isolation: 0.5 };
+
+/** Parse `class=1,confidence=3,…` (any subset of the weights; the rest keep their defaults). */
+export function parseRankWeights(text: string): Partial<RankWeights> {
+  const out: Partial<RankWeights> = {};
+  const names = Object.keys(DEFAULT_WEIGHTS) as (keyof RankWeights)[];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)\s*=\s*(\S+)$/.exec(part);
+    if (!m) throw new NanoroiError('E_ARGS', `rank weights: "${part}" is not name=value (names: ${names.join(', ')})`);
+    const name = m[1] as keyof RankWeights;
+    if (!names.includes(name)) throw new NanoroiError('E_ARGS', `rank weights: unknown weight "${m[1]}" (names: ${names.join(', ')})`);
+    if (name in out) throw new NanoroiError('E_ARGS', `rank weights: "${name}" given twice`);
+    const v = Number(m[2]);
+    if (!(Number.isFinite(v) && v >= 0)) throw new NanoroiError('E_ARGS', `rank weights: ${name} must be a non-negative number, got "${m[2]}"`);
+    out[name] = v;
+  }
+  if (!Object.keys(out).length) throw new NanoroiError('E_ARGS', `rank weights: none given (e.g. "confidence=3,access=1"; names: ${names.join(', ')})`);
+  return out;
+}
 
 export interface RankResult {
   rois: Roi[];

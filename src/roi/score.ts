@@ -51,10 +51,22 @@ export interface RoiClassScore {
   missedIds: number[];
 }
 
+/** The best `n` ROIs of the file (its rank order, both classes) and how many lie on a planted feature of their class. */
+export interface BestRois {
+  n: number;
+  rois: number;
+  onPlanted: number;
+}
+
+/** How many of a scan's best ROIs `bestRois` scores: the ones a session mills first. */
+export const BEST_N = [1, 3, 5, 10];
+
 export interface RoiScore {
   micropore: RoiClassScore;
   /** Cracks, with recall by planted aperture (the thinnest are the ones a 224 nm blur hides). */
   crack: RoiClassScore & { byAperture: ApertureBin[] };
+  /** Precision of the ranking's top: the best 1, 3, 5, 10 ROIs (fewer when the file has fewer). */
+  best: BestRois[];
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
@@ -93,5 +105,11 @@ export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { m
     const inBin = features.filter((f) => f.class === 'crack' && f.crack?.aperture_um !== undefined && f.crack.aperture_um >= lo && (hi === null || f.crack.aperture_um < hi));
     return { lo_um: lo, hi_um: hi, planted: inBin.length, found: inBin.filter((f) => !missed.has(f.id)).length };
   });
-  return { micropore: one('micropore'), crack: { ...crack, byAperture } };
+  const onFeature = (r: RoiFile['rois'][number]) => features.some((f) => f.class === r.class && covers(r, f));
+  const ranked = [...file.rois].sort((a, b) => a.id - b.id); // ids number the ROIs best first
+  const best = BEST_N.map((n) => {
+    const top = ranked.slice(0, n);
+    return { n, rois: top.length, onPlanted: top.filter(onFeature).length };
+  });
+  return { micropore: one('micropore'), crack: { ...crack, byAperture }, best };
 }

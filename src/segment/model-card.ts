@@ -3,7 +3,7 @@
  * held-out volumes — with the classical baseline scored on the same volumes beside it, so the
  * number means something. Written as `<model>.card.json` (machine-readable) and `<model>.card.md`.
  */
-import { apertureBinLabel, type ApertureBin } from '../roi/score.js';
+import { apertureBinLabel, type ApertureBin, type BestRois } from '../roi/score.js';
 import type { EvalReport } from './eval.js';
 import type { TrainConfig, TrainResult } from './train.js';
 
@@ -22,7 +22,7 @@ export interface HeldOutScore {
    * ROIs proposed from the labels (`nanoroi propose` defaults, the volume's measured resolution) against
    * the planted features (issue 7: `scoreRois`); counts, pooled over samples in the mean.
    */
-  rois?: { micropore: RoiCounts; crack: RoiCounts };
+  rois?: { micropore: RoiCounts; crack: RoiCounts; best?: BestRois[] };
   seconds: number;
 }
 
@@ -172,7 +172,12 @@ function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
     }
     return c;
   };
-  return { rois: { micropore: sum('micropore'), crack: sum('crack') } };
+  // The best n ROIs of every volume, pooled (cards written before 0.4.0 lack them).
+  const bests = scores.map((s) => s.rois!.best);
+  const best = bests.every((b) => b && b.length === bests[0]!.length)
+    ? bests[0]!.map((b, i) => ({ n: b.n, rois: bests.reduce((a, x) => a + x![i].rois, 0), onPlanted: bests.reduce((a, x) => a + x![i].onPlanted, 0) }))
+    : undefined;
+  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}) } };
 }
 
 function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
@@ -293,6 +298,8 @@ function setTable(set: HeldOutSet): string[] {
       rrow('classical baseline', set.mean.classical),
       '',
     );
+    const best = set.mean.model.rois.best;
+    if (best?.length) L.push(`The best ROIs of each volume (rank order, both classes) on a planted feature of their class, pooled: ${best.map((b) => `top ${b.n} ${f3(b.rois ? b.onPlanted / b.rois : NaN)} (${b.onPlanted}/${b.rois})`).join(', ')}.`, '');
     const ap = (s: HeldOutScore | null) => s?.rois?.crack.byAperture?.map((b) => `${apertureBinLabel(b)} ${b.found}/${b.planted}`).join(', ');
     if (ap(set.mean.model)) L.push(`Planted cracks found as ROIs by aperture: this model ${ap(set.mean.model)}${ap(set.mean.classical) ? `; classical ${ap(set.mean.classical)}` : ''}.`, '');
   }

@@ -56,6 +56,10 @@ describe('the bundled sample (npm start)', () => {
     expect(score.micropore.precision).toBeGreaterThanOrEqual(MICROPORE_PRECISION);
     expect(score.crack.recall, `planted cracks missed: ${score.crack.missedIds.join(', ')}`).toBeGreaterThanOrEqual(CRACK_RECALL);
     expect(score.crack.precision).toBeGreaterThanOrEqual(CRACK_PRECISION);
+    // The top of the ranking — what a session mills first — is right (0.4.0: 5/5 and 10/10).
+    const [, , top5, top10] = score.best;
+    expect(top5.onPlanted / top5.rois, 'best 5 ROIs on planted features').toBe(1);
+    expect(top10.onPlanted / top10.rois, 'best 10 ROIs on planted features').toBeGreaterThanOrEqual(0.9);
     // The resolution is measured at the FIB-cut pillar edge, in the paper's range.
     const res = JSON.parse(readFileSync(path.join(out, 'resolution.json'), 'utf8'));
     expect(res.measured).toBe(true);

@@ -39,6 +39,15 @@ describe('nanoroi propose', () => {
       expect(await run(['propose', labels, '--out', bad, '--resolution', r, '-q'])).toBe(2);
       expect(existsSync(bad)).toBe(false);
     }
+    for (const w of ['confidence=-1', 'confidence', 'depth=1', 'size=1,size=2', ',']) {
+      expect(await run(['propose', labels, '--out', bad, '--weights', w, '-q'])).toBe(2);
+      expect(existsSync(bad)).toBe(false);
+    }
+    // --weights: with everything but the class at 0, the crack (class 1) ranks above the pore (0.7).
+    const w = path.join(dir, 'w.json');
+    expect(await run(['propose', labels, '--out', w, '--weights', 'class=1,size=0,confidence=0,access=0,isolation=0', '-q'])).toBe(0);
+    const wf = parseRoiFile(JSON.parse(readFileSync(w, 'utf8')));
+    expect(wf.rois.map((r) => [r.class, r.score])).toEqual([['crack', 1], ['micropore', 0.7]]);
 
     // --resolution: the 0.39 µm pore (radius-4 ball) is under 0.8 × 0.6 µm and goes; the 1 µm crack stays.
     const res = path.join(dir, 'res.json');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { proposeRois, proposeRoisDetailed, roisToCsv } from '../../src/roi/propose.js';
-import { accessFactor, fmt, groupSites } from '../../src/roi/rank.js';
+import { accessFactor, DEFAULT_WEIGHTS, fmt, groupSites, parseRankWeights } from '../../src/roi/rank.js';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
 import { parseRoiFile } from '../../src/roi/schema.js';
 import { paintBall, paintBox, vol } from './helpers.js';
@@ -111,6 +111,50 @@ describe('rankRois / proposeRois', () => {
     // Without a confidence volume nothing is dropped for confidence.
     expect((await proposeRoisDetailed(v, { watershed: false })).dropped.lowConfidence).toBe(0);
     await expect(proposeRoisDetailed(v, { minConfidence: { crack: 1.5 } })).rejects.toThrow(/crack confidence must be between 0 and 1/);
+  });
+
+  it('confidence weighs 3 by default: a sure deep pore outranks an unsure shallow one, not at weight 1', async () => {
+    // Two equal pores 3 µm apart in a 5 µm slab: shallow (0.475 µm deep, confidence 0.7) and deep
+    // (4.475 µm, confidence 0.95). Access differs by 0.4, confidence by 0.25.
+    const shape: Vec3 = [100, 40, 100];
+    const d = vol(shape);
+    paintBox(d, shape, [0, 0, 0], [99, 39, 99], 1);
+    paintBall(d, shape, [20, 20, 90], 5, 2);
+    paintBall(d, shape, [80, 20, 10], 5, 2);
+    const conf = new Float32Array(d.length).fill(0.9);
+    for (let i = 0; i < d.length; i++) if (d[i] === 2) conf[i] = Math.floor(i / (40 * 100)) > 50 ? 0.7 : 0.95;
+    const v = makeVolume(d, shape, [0.05, 0.05, 0.05], [0, 0, 0]);
+    const probabilities = { data: conf, classes: 1 as const };
+    const def = (await proposeRoisDetailed(v, { probabilities, watershed: false })).file;
+    expect(def.rois.map((r) => r.meanConfidence)).toEqual([0.95, 0.7].map((x) => expect.closeTo(x, 6)));
+    const one = (await proposeRoisDetailed(v, { probabilities, watershed: false, weights: { confidence: 1 } })).file;
+    expect(one.rois.map((r) => r.meanConfidence)).toEqual([0.7, 0.95].map((x) => expect.closeTo(x, 6)));
+    // The score is the weighted mean of the factors, as documented.
+    const w = DEFAULT_WEIGHTS;
+    expect(w).toEqual({ class: 1, size: 1, confidence: 3, access: 1, isolation: 0.5 });
+    for (const r of def.rois) {
+      const fSize = Math.min(1, Math.log(r.equivalentDiameter_um / 0.1) / Math.log(16)); // floor: 2 voxels
+      const expected = (w.class * 0.7 + w.size * fSize + w.confidence * r.meanConfidence! + w.access * accessFactor(r.depthBelowTop_um, 1.5, 5) + w.isolation * 1) / (w.class + w.size + w.confidence + w.access + w.isolation);
+      expect(r.score).toBeCloseTo(expected, 4);
+    }
+  });
+
+  it('parses ranking weights: any subset, one clear error for anything else', () => {
+    expect(parseRankWeights('confidence=1')).toEqual({ confidence: 1 });
+    expect(parseRankWeights(' class = 2 , isolation=0 ,access=0.25')).toEqual({ class: 2, isolation: 0, access: 0.25 });
+    const bad: [string, RegExp][] = [
+      ['', /none given/],
+      [',', /none given/],
+      ['confidence', /not name=value/],
+      ['confidence=', /not name=value/],
+      ['depth=1', /unknown weight "depth"/],
+      ['size=1,size=2', /given twice/],
+      ['access=-1', /non-negative/],
+      ['access=NaN', /non-negative/],
+      ['access=1e999', /non-negative/],
+      ['Class=1', /not name=value|unknown/],
+    ];
+    for (const [text, msg] of bad) expect(() => parseRankWeights(text), text).toThrow(msg);
   });
 
   it('rejects labels outside 0–3', async () => {

@@ -40,6 +40,21 @@ describe('ROI scores against planted features', () => {
         { lo_um: 0.2, hi_um: null, planted: 1, found: 0 },
       ],
     });
+    // The best ROIs follow the ids (rank order), not the array order: put the false pore first.
+    const falseRoi = file.rois.find((r) => r.class === 'micropore' && r.centroid_um.z < 1)!;
+    const others = file.rois.filter((r) => r !== falseRoi);
+    const reranked = { ...file, rois: [...others.map((r, i) => ({ ...r, id: i + 2 })), { ...falseRoi, id: 1 }] };
+    expect(scoreRois(reranked, features).best).toEqual([
+      { n: 1, rois: 1, onPlanted: 0 },
+      { n: 3, rois: 3, onPlanted: 2 },
+      { n: 5, rois: 3, onPlanted: 2 },
+      { n: 10, rois: 3, onPlanted: 2 },
+    ]);
+    const last = { ...file, rois: [...others.map((r, i) => ({ ...r, id: i + 1 })), { ...falseRoi, id: 3 }] };
+    expect(scoreRois(last, features).best.slice(0, 2)).toEqual([
+      { n: 1, rois: 1, onPlanted: 1 },
+      { n: 3, rois: 3, onPlanted: 2 },
+    ]);
     // The size bar moves with minPore_um.
     expect(scoreRois(file, features, { minPore_um: 0.1 }).micropore.planted).toBe(3);
   });

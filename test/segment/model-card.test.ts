@@ -46,6 +46,15 @@ describe('model card scores', () => {
     expect(meanScore([a2, b2]).rois!.crack.byAperture).toEqual([{ lo_um: 0, hi_um: 0.1, planted: 4, found: 1 }, { lo_um: 0.1, hi_um: null, planted: 2, found: 2 }]);
     const md2 = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a2, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b2, classical: null }]), notes: [] });
     expect(md2).toContain('Planted cracks found as ROIs by aperture: this model 0–0.1 µm 1/4, ≥ 0.1 µm 2/2.');
+    expect(md2).not.toContain('The best ROIs of each volume');
+    // The best ROIs of each volume pool when every volume has them.
+    const best = (o: number[]) => [1, 3].map((n, i) => ({ n, rois: n === 1 ? 1 : 2, onPlanted: o[i] }));
+    const a3: HeldOutScore = { ...a2, rois: { ...a2.rois!, best: best([1, 2]) } };
+    const b3: HeldOutScore = { ...b2, rois: { ...b2.rois!, best: best([0, 1]) } };
+    expect(meanScore([a3, b3]).rois!.best).toEqual([{ n: 1, rois: 2, onPlanted: 1 }, { n: 3, rois: 4, onPlanted: 3 }]);
+    expect(meanScore([a3, b2]).rois!.best).toBeUndefined();
+    const md3 = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a3, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b3, classical: null }]), notes: [] });
+    expect(md3).toContain('The best ROIs of each volume (rank order, both classes) on a planted feature of their class, pooled: top 1 0.500 (1/2), top 3 0.750 (3/4).');
     // One volume without ROI counts: no pooled figure rather than a partial one.
     expect(meanScore([a, base]).rois).toBeUndefined();
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);

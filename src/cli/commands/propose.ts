@@ -22,6 +22,7 @@ interface Args {
   'keep-gaps': boolean;
   'drop-necks': boolean;
   'min-confidence'?: string;
+  weights?: string;
 }
 
 export const command: CommandModule<object, Args> = {
@@ -40,6 +41,7 @@ export const command: CommandModule<object, Args> = {
       .option('resolution', { type: 'number', describe: 'the scan\'s resolution in µm (FWHM; nanoroi resolution measures it): micropores under 0.8 × it and shorter cracks are dropped' })
       .option('min-pore', { type: 'number', describe: 'drop micropores below this equivalent diameter in µm (default 0.8 × --resolution, else 2 voxels)' })
       .option('min-confidence', { type: 'string', describe: 'with --probabilities: drop ROIs of lower mean confidence, "micropore,crack" (default 0,0: off)' })
+      .option('weights', { type: 'string', describe: 'ranking weights, any of "class=1,size=1,confidence=3,access=1,isolation=0.5" (the defaults; the score is their weighted mean)' })
       .option('min-crack', { type: 'number', describe: 'drop cracks shorter than this in µm (default the larger of 4 voxels and --resolution)' })
       .option('target-depth', { type: 'number', default: 1.5, describe: 'routine milling depth below the top, µm' })
       .option('max-depth', { type: 'number', default: 5, describe: 'deeper ROIs are penalised, µm' })
@@ -73,6 +75,8 @@ export const command: CommandModule<object, Args> = {
       if (v.length !== 2 || !v.every((x) => x >= 0 && x <= 1)) throw new NanoroiError('E_ARGS', `--min-confidence must be two numbers in [0, 1], "micropore,crack", got "${args['min-confidence']}"`);
       minConfidence = { micropore: v[0], crack: v[1] };
     }
+    const { parseRankWeights } = await import('../../roi/rank.js');
+    const weights = args.weights !== undefined ? parseRankWeights(String(args.weights)) : undefined;
     const { file, dropped } = await proposeFiles({
       labels: args.labels,
       out: args.out,
@@ -96,6 +100,7 @@ export const command: CommandModule<object, Args> = {
         keepGaps: args['keep-gaps'],
         dropNecks: args['drop-necks'],
         ...(minConfidence ? { minConfidence } : {}),
+        ...(weights ? { weights } : {}),
       },
     });
     const cracks = file.rois.filter((r) => r.class === 'crack').length;

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { parsePipelineConfig } from '../../src/pipeline/config.js';
+import { buildStages } from '../../src/pipeline/pipeline.js';
+
+describe('pipeline config: propose.weights', () => {
+  it('takes any subset of the ranking weights and hands them to the propose stage', async () => {
+    const cfg = parsePipelineConfig({ input: { volume: 'v.nrrd' }, segment: { method: 'classical' }, propose: { weights: { confidence: 1, isolation: 0 } } });
+    expect(cfg.propose.weights).toEqual({ confidence: 1, isolation: 0 });
+    const stages = await buildStages(cfg, '/tmp/nanoroi-config-test', '/tmp');
+    // A stage reruns when its parameters change: the weights are part of them.
+    expect(stages.find((s) => s.name === 'propose')!.params).toMatchObject({ weights: { confidence: 1, isolation: 0 } });
+    expect(parsePipelineConfig({}).propose.weights).toBeUndefined();
+  });
+
+  it('rejects unknown or negative weights with one clear message', () => {
+    expect(() => parsePipelineConfig({ propose: { weights: { depth: 1 } } })).toThrow(/depth/);
+    expect(() => parsePipelineConfig({ propose: { weights: { confidence: -1 } } })).toThrow(/confidence/);
+    expect(() => parsePipelineConfig({ propose: { weights: { confidence: 'high' } } })).toThrow(/confidence/);
+  });
+});
