@@ -61,7 +61,7 @@ const segmentRaw = async (dir, img, tta, overlap) => {
   return m;
 };
 if (values['per-volume']) writeFileSync(values['per-volume'], '');
-const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0] }));
+const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0], best: null }));
 const dice = (a, b, c) => {
   let p = 0, t = 0, i = 0;
   for (let k = 0; k < a.length; k++) { const x = a[k] === c, y = b[k] === c; p += x; t += y; i += x && y; }
@@ -90,9 +90,14 @@ for (const dir of samples) {
     a.dice[0] += d[0];
     a.dice[1] += d[1];
     for (const [k, c] of [['mp', 'micropore'], ['cr', 'crack']]) for (const [i, f] of ['rois', 'onPlanted', 'planted', 'found'].entries()) a[k][i] += sc[c][f];
+    a.best ??= sc.best.map((b) => ({ n: b.n, rois: 0, onPlanted: 0 }));
+    sc.best.forEach((b, i) => {
+      a.best[i].rois += b.rois;
+      a.best[i].onPlanted += b.onPlanted;
+    });
     if (values['per-volume']) {
       const counts = (c) => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
-      appendFileSync(values['per-volume'], JSON.stringify({ volume: dir, setting: j, dice: { micropore: d[0], crack: d[1] }, micropore: counts('micropore'), crack: counts('crack') }) + '\n');
+      appendFileSync(values['per-volume'], JSON.stringify({ volume: dir, setting: j, dice: { micropore: d[0], crack: d[1] }, micropore: counts('micropore'), crack: counts('crack'), best: sc.best }) + '\n');
     }
   }
   process.stderr.write('.');
@@ -102,5 +107,6 @@ const r3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 console.log(`${samples.length} volumes; Dice is the mean over volumes, ROI figures are pooled (micropores: planted > 0.3 µm)`);
 for (const [j, st] of settings.entries()) {
   const a = acc[j];
-  console.log(`${JSON.stringify(st)}\n  Dice micropore ${r3(a.dice[0] / a.n)} crack ${r3(a.dice[1] / a.n)} | micropore ROIs R ${r3(a.mp[3] / a.mp[2])} (${a.mp[3]}/${a.mp[2]}) P ${r3(a.mp[1] / a.mp[0])} (${a.mp[1]}/${a.mp[0]}) | crack ROIs R ${r3(a.cr[3] / a.cr[2])} (${a.cr[3]}/${a.cr[2]}) P ${r3(a.cr[1] / a.cr[0])} (${a.cr[1]}/${a.cr[0]})`);
+  const best = a.best ? ` | best ROIs of each volume on planted features: ${a.best.map((b) => `top ${b.n} ${r3(b.onPlanted / b.rois)}`).join(', ')}` : '';
+  console.log(`${JSON.stringify(st)}\n  Dice micropore ${r3(a.dice[0] / a.n)} crack ${r3(a.dice[1] / a.n)} | micropore ROIs R ${r3(a.mp[3] / a.mp[2])} (${a.mp[3]}/${a.mp[2]}) P ${r3(a.mp[1] / a.mp[0])} (${a.mp[1]}/${a.mp[0]}) | crack ROIs R ${r3(a.cr[3] / a.cr[2])} (${a.cr[3]}/${a.cr[2]}) P ${r3(a.cr[1] / a.cr[0])} (${a.cr[1]}/${a.cr[0]})${best}`);
 }
