@@ -16,7 +16,7 @@ import type { Window } from '../io/preview.js';
 import { formatCurrent } from '../plan/config.js';
 import type { Recipe, Step } from '../recipes/schema.js';
 import type { Roi } from '../roi/schema.js';
-import { roiCovers } from '../roi/score.js';
+import { CONFIDENCE_EDGES, confidenceBinIndex, confidenceBinLabel, roiCovers } from '../roi/score.js';
 import { nanoroiVersion } from '../version.js';
 import { bytes, esc, facts, fixed, num, page, section, table } from './html.js';
 import { loadRun, type LoadOptions, type RunData } from './inputs.js';
@@ -437,6 +437,19 @@ function roiSize(r: Roi): string {
   return `Ø ${num(r.equivalentDiameter_um)} µm, ${num(r.volume_um3)} µm³`;
 }
 
+/**
+ * The model card's reliability for an ROI: of the model's held-out ROIs of this class in the same
+ * confidence range, how many lay on a planted feature (model-card.ts `rois.byConfidence`).
+ */
+export function heldOutReliability(card: Record<string, unknown> | undefined, r: Pick<Roi, 'class' | 'meanConfidence'>): { rois: number; onPlanted: number; label: string } | undefined {
+  if (!card || r.meanConfidence === undefined) return undefined;
+  const bins = pick(card, ['heldOut', 'mean', 'model', 'rois', 'byConfidence', r.class]);
+  if (!Array.isArray(bins) || bins.length !== CONFIDENCE_EDGES.length - 1) return undefined;
+  const b = bins[confidenceBinIndex(r.meanConfidence)] as { lo?: unknown; hi?: unknown; rois?: unknown; onPlanted?: unknown };
+  if (typeof b?.rois !== 'number' || typeof b.onPlanted !== 'number' || typeof b.lo !== 'number' || typeof b.hi !== 'number' || b.rois === 0) return undefined;
+  return { rois: b.rois, onPlanted: b.onPlanted, label: confidenceBinLabel({ lo: b.lo, hi: b.hi }) };
+}
+
 function roiTableSection(run: RunData, opts: ReportOptions): string {
   if (!run.rois) return section('rois', 'Regions of interest', null, 'not run: no rois.json');
   const all = run.rois.rois;
@@ -446,6 +459,13 @@ function roiTableSection(run: RunData, opts: ReportOptions): string {
   const matches = truthMatches(run);
   const planned = new Set(run.recipe?.sites.flatMap((s) => s.roiIds) ?? []);
   const shownImages = new Set(imagesShown(run, opts).map((r) => r.id));
+  const card = run.modelCard?.card;
+  const hasReliability = rows.some((r) => heldOutReliability(card, r));
+  const reliabilityCell = (r: Roi): string => {
+    const h = heldOutReliability(card, r);
+    if (!h) return '—';
+    return `<span title="model card: ${h.onPlanted} of the model's ${h.rois} held-out ${r.class} ROIs with confidence ${h.label} lay on a planted ${r.class}">${h.onPlanted} / ${h.rois} right</span>`;
+  };
   const cols = [
     { head: 'rank', cls: 'num', cell: (_r: Roi, i: number) => String(i + 1) },
     { head: 'ROI', cls: 'num', cell: (r: Roi) => `<a id="roi-${r.id}"></a>${shownImages.has(r.id) ? `<a href="#roi-img-${r.id}" title="slices through ROI ${r.id}">${r.id}</a>` : r.id}` },
@@ -456,12 +476,15 @@ function roiTableSection(run: RunData, opts: ReportOptions): string {
     { head: 'depth (µm)', cls: 'num', cell: (r: Roi) => fixed(r.depthBelowTop_um, 2) },
     { head: 'size', cell: (r: Roi) => roiSize(r) },
     { head: 'host', cell: (r: Roi) => (r.host ? `particle ${r.host.particleId}${r.host.greyClass ? ` (${esc(r.host.greyClass)})` : ''}` : '—') },
+    ...(hasReliability
+      ? [{ head: 'held-out ROIs this sure', cls: 'num', cell: reliabilityCell }]
+      : []),
     ...(run.truth ? [{ head: 'planted', cell: (r: Roi) => ((matches.get(r.id) ?? []).length ? (matches.get(r.id) ?? []).map((i) => `#${i}`).join(' ') : '<span class="bad">none</span>') }] : []),
     { head: 'reasons', cell: (r: Roi) => `<ul class="reasons">${r.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>` },
   ];
   const more = all.length > max ? `<p class="note">${all.length - max} more ROIs in <a href="rois.csv">rois.csv</a> / <a href="rois.json">rois.json</a>.</p>` : '';
   const src = run.rois.source;
-  const head = `<p>${all.length} ROIs, best first; ✓ marks ROIs whose site is in the session plan. Depths are below the pillar top${src.topSurface_um !== undefined ? ` (z = ${num(src.topSurface_um)} µm)` : ''}${src.resolution_um !== undefined ? `; features below ${num(src.resolution_um)} µm are not proposed` : ''}.${run.truth ? ' "planted" lists the simulated features whose centroid lies in the ROI\'s box.' : ''}</p>`;
+  const head = `<p>${all.length} ROIs, best first; ✓ marks ROIs whose site is in the session plan. Depths are below the pillar top${src.topSurface_um !== undefined ? ` (z = ${num(src.topSurface_um)} µm)` : ''}${src.resolution_um !== undefined ? `; features below ${num(src.resolution_um)} µm are not proposed` : ''}.${run.truth ? ' "planted" lists the simulated features whose centroid lies in the ROI\'s box.' : ''}${hasReliability ? ' "held-out ROIs this sure": of the model\'s ROIs of that class and confidence range on its held-out test scans (model card), how many were right — a guide to how far to trust each ROI, measured on simulated scans, not on this one.' : ''}</p>`;
   return section('rois', 'Regions of interest', head + table(rows, cols, 'rois wide') + more);
 }
 

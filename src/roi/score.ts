@@ -61,12 +61,36 @@ export interface BestRois {
 /** How many of a scan's best ROIs `bestRois` scores: the ones a session mills first. */
 export const BEST_N = [1, 3, 5, 10];
 
+/** ROIs whose mean model confidence lies in [lo, hi) (the last bin includes 1) and how many are right. */
+export interface ConfidenceBin {
+  lo: number;
+  hi: number;
+  rois: number;
+  onPlanted: number;
+}
+
+/** Confidence bins for reliability: below 0.6 (unsure), then tenths up to 1. */
+export const CONFIDENCE_EDGES = [0, 0.6, 0.7, 0.8, 0.9, 1];
+
+/** "< 0.6", "0.6–0.7", "≥ 0.9". */
+export function confidenceBinLabel(b: Pick<ConfidenceBin, 'lo' | 'hi'>): string {
+  return b.lo === 0 ? `< ${b.hi}` : b.hi >= 1 ? `≥ ${b.lo}` : `${b.lo}–${b.hi}`;
+}
+
+/** The bin of `CONFIDENCE_EDGES` holding a confidence (clamped into [0, 1]). */
+export function confidenceBinIndex(conf: number): number {
+  for (let i = CONFIDENCE_EDGES.length - 2; i > 0; i--) if (conf >= CONFIDENCE_EDGES[i]) return i;
+  return 0;
+}
+
 export interface RoiScore {
   micropore: RoiClassScore;
   /** Cracks, with recall by planted aperture (the thinnest are the ones a 224 nm blur hides). */
   crack: RoiClassScore & { byAperture: ApertureBin[] };
   /** Precision of the ranking's top: the best 1, 3, 5, 10 ROIs (fewer when the file has fewer). */
   best: BestRois[];
+  /** Reliability: ROIs with a mean model confidence, by confidence bin, per class. */
+  byConfidence: { micropore: ConfidenceBin[]; crack: ConfidenceBin[] };
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
@@ -111,5 +135,15 @@ export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { m
     const top = ranked.slice(0, n);
     return { n, rois: top.length, onPlanted: top.filter(onFeature).length };
   });
-  return { micropore: one('micropore'), crack: { ...crack, byAperture }, best };
+  const reliability = (cls: 'micropore' | 'crack'): ConfidenceBin[] => {
+    const bins = CONFIDENCE_EDGES.slice(0, -1).map((lo, i) => ({ lo, hi: CONFIDENCE_EDGES[i + 1], rois: 0, onPlanted: 0 }));
+    for (const r of file.rois) {
+      if (r.class !== cls || r.meanConfidence === undefined) continue;
+      const b = bins[confidenceBinIndex(r.meanConfidence)];
+      b.rois++;
+      if (onFeature(r)) b.onPlanted++;
+    }
+    return bins;
+  };
+  return { micropore: one('micropore'), crack: { ...crack, byAperture }, best, byConfidence: { micropore: reliability('micropore'), crack: reliability('crack') } };
 }

@@ -3,7 +3,7 @@
  * held-out volumes — with the classical baseline scored on the same volumes beside it, so the
  * number means something. Written as `<model>.card.json` (machine-readable) and `<model>.card.md`.
  */
-import { apertureBinLabel, type ApertureBin, type BestRois } from '../roi/score.js';
+import { apertureBinLabel, confidenceBinLabel, type ApertureBin, type BestRois, type ConfidenceBin } from '../roi/score.js';
 import type { EvalReport } from './eval.js';
 import type { TrainConfig, TrainResult } from './train.js';
 
@@ -22,7 +22,7 @@ export interface HeldOutScore {
    * ROIs proposed from the labels (`nanoroi propose` defaults, the volume's measured resolution) against
    * the planted features (issue 7: `scoreRois`); counts, pooled over samples in the mean.
    */
-  rois?: { micropore: RoiCounts; crack: RoiCounts; best?: BestRois[] };
+  rois?: { micropore: RoiCounts; crack: RoiCounts; best?: BestRois[]; byConfidence?: { micropore: ConfidenceBin[]; crack: ConfidenceBin[] } };
   seconds: number;
 }
 
@@ -177,7 +177,12 @@ function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
   const best = bests.every((b) => b && b.length === bests[0]!.length)
     ? bests[0]!.map((b, i) => ({ n: b.n, rois: bests.reduce((a, x) => a + x![i].rois, 0), onPlanted: bests.reduce((a, x) => a + x![i].onPlanted, 0) }))
     : undefined;
-  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}) } };
+  // Reliability by confidence bin, pooled (the model's ROIs only: the classical baseline has no confidence).
+  const confs = scores.map((s) => s.rois!.byConfidence);
+  const same = confs.every((c) => c && c.crack.length === confs[0]!.crack.length && c.micropore.length === confs[0]!.micropore.length);
+  const poolBins = (cls: 'micropore' | 'crack'): ConfidenceBin[] => confs[0]![cls].map((b, i) => ({ lo: b.lo, hi: b.hi, rois: confs.reduce((a, c) => a + c![cls][i].rois, 0), onPlanted: confs.reduce((a, c) => a + c![cls][i].onPlanted, 0) }));
+  const byConfidence = same ? { micropore: poolBins('micropore'), crack: poolBins('crack') } : undefined;
+  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}), ...(byConfidence ? { byConfidence } : {}) } };
 }
 
 function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
@@ -298,6 +303,19 @@ function setTable(set: HeldOutSet): string[] {
       rrow('classical baseline', set.mean.classical),
       '',
     );
+    const bc = set.mean.model.rois.byConfidence;
+    if (bc) {
+      const cell = (b: ConfidenceBin) => (b.rois ? `${f3(b.onPlanted / b.rois)} (${b.onPlanted}/${b.rois})` : '–');
+      L.push(
+        'How far to trust an ROI from its mean model confidence (`meanConfidence` in the ROI file): the share of this model\'s ROIs in each confidence range that lie on a planted feature of their class (pooled). The report quotes it beside each ROI.',
+        '',
+        `| class | ${bc.crack.map(confidenceBinLabel).join(' | ')} |`,
+        `|---|${bc.crack.map(() => '---|').join('')}`,
+        `| micropore | ${bc.micropore.map(cell).join(' | ')} |`,
+        `| crack | ${bc.crack.map(cell).join(' | ')} |`,
+        '',
+      );
+    }
     const best = set.mean.model.rois.best;
     if (best?.length) L.push(`The best ROIs of each volume (rank order, both classes) on a planted feature of their class, pooled: ${best.map((b) => `top ${b.n} ${f3(b.rois ? b.onPlanted / b.rois : NaN)} (${b.onPlanted}/${b.rois})`).join(', ')}.`, '');
     const ap = (s: HeldOutScore | null) => s?.rois?.crack.byAperture?.map((b) => `${apertureBinLabel(b)} ${b.found}/${b.planted}`).join(', ');

@@ -102,7 +102,7 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
       const d = await proposeRoisDetailed(labels, { intensity: s.image, probabilities: confidence ? { data: confidence, classes: 1 } : undefined, resolution_um, threads: 0, quiet: true });
       const sc = scoreRois(d.file, truthJson.features);
       const pick = (c: 'micropore' | 'crack') => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
-      return { micropore: pick('micropore'), crack: { ...pick('crack'), byAperture: sc.crack.byAperture }, best: sc.best };
+      return { micropore: pick('micropore'), crack: { ...pick('crack'), byAperture: sc.crack.byAperture }, best: sc.best, ...(confidence ? { byConfidence: sc.byConfidence } : {}) };
     };
     let t = performance.now();
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, probabilities: true, postprocess: { fovRadius_um: fov } });

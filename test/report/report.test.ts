@@ -13,7 +13,7 @@ import { NanoroiError } from '../../src/core/errors.js';
 import { formatDuration } from '../../src/core/progress.js';
 import { makeVolume } from '../../src/core/volume.js';
 import { loadRun } from '../../src/report/inputs.js';
-import { buildReport, cardMetrics, compareWithPaper, halfMaxCrossings, renderReport, voxelAgreement } from '../../src/report/report.js';
+import { buildReport, cardMetrics, compareWithPaper, halfMaxCrossings, heldOutReliability, renderReport, voxelAgreement } from '../../src/report/report.js';
 import { boxRect, panelGeometry, toPx } from '../../src/report/slices.js';
 import { BLOCK, BLOCK_BOX, CARD_CLASSICAL, CARD_MODEL, makeBlockFolder, makeRunFolder, tempDir, testCard, type RunFixture } from './fixture.js';
 
@@ -297,6 +297,36 @@ describe('absent and corrupt inputs', () => {
     expect(info.sections.rois).toBe(true);
     expect(info.sections.slices).toBe(false);
     expect(html).toContain('1 micropore, 0 cracks');
+  });
+
+  it('quotes the card\'s held-out reliability beside each ROI with a confidence', async () => {
+    const bins = (rows: [number, number][]) => rows.map(([rois, onPlanted], i) => ({ lo: [0, 0.6, 0.7, 0.8, 0.9][i], hi: [0.6, 0.7, 0.8, 0.9, 1][i], rois, onPlanted }));
+    const byConfidence = { micropore: bins([[2, 1], [0, 0], [4, 4], [10, 9], [20, 20]]), crack: bins([[30, 3], [40, 19], [20, 16], [17, 16], [0, 0]]) };
+    const card = { ...testCard(), heldOut: { samples: [], mean: { model: { ...CARD_MODEL, rois: { ...CARD_MODEL.rois!, byConfidence } }, classical: CARD_CLASSICAL } } };
+    const c = card as unknown as Record<string, unknown>;
+    expect(heldOutReliability(c, { class: 'crack', meanConfidence: 0.55 })).toEqual({ rois: 30, onPlanted: 3, label: '< 0.6' });
+    expect(heldOutReliability(c, { class: 'crack', meanConfidence: 0.6 })).toEqual({ rois: 40, onPlanted: 19, label: '0.6–0.7' });
+    expect(heldOutReliability(c, { class: 'micropore', meanConfidence: 0.85 })).toEqual({ rois: 10, onPlanted: 9, label: '0.8–0.9' });
+    expect(heldOutReliability(c, { class: 'micropore', meanConfidence: 1 })).toEqual({ rois: 20, onPlanted: 20, label: '≥ 0.9' });
+    // An empty bin, no confidence, or a card without the table: nothing to quote.
+    expect(heldOutReliability(c, { class: 'crack', meanConfidence: 0.95 })).toBeUndefined();
+    expect(heldOutReliability(c, { class: 'crack' })).toBeUndefined();
+    expect(heldOutReliability(testCard() as unknown as Record<string, unknown>, { class: 'crack', meanConfidence: 0.85 })).toBeUndefined();
+
+    const dir = path.join(TMP, 'reliability');
+    mkdirSync(dir, { recursive: true });
+    const rois = JSON.parse(readFileSync(path.join(TMP, 'block', 'rois.json'), 'utf8'));
+    rois.rois[0].meanConfidence = 0.83;
+    writeFileSync(path.join(dir, 'rois.json'), JSON.stringify(rois));
+    writeFileSync(path.join(dir, 'segment.json'), JSON.stringify({ method: 'model', model: '/nowhere/m.onnx', modelCard: card, seconds: 3 }));
+    const { html } = await renderReport(await loadRun(dir));
+    const table = /<table class="rois wide">[\s\S]*?<\/table>/.exec(html)![0];
+    expect(table).toContain('<th class="num">held-out ROIs this sure</th>');
+    expect(table).toContain('>9 / 10 right</span>');
+    expect(html).toContain('how far to trust each ROI');
+    // Without confidences the column is left out.
+    const plain = await renderReport(await loadRun(path.join(TMP, 'only-rois')));
+    expect(plain.html).not.toContain('held-out ROIs this sure');
   });
 
   it('reads the pipeline\'s "not measured" resolution, an unapplied calibration and a card embedded in segment.json', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
 import { proposeRois } from '../../src/roi/propose.js';
-import { scoreRois } from '../../src/roi/score.js';
+import { confidenceBinIndex, scoreRois } from '../../src/roi/score.js';
 import { paintBall, paintBox, vol } from './helpers.js';
 
 describe('ROI scores against planted features', () => {
@@ -55,6 +55,22 @@ describe('ROI scores against planted features', () => {
       { n: 1, rois: 1, onPlanted: 1 },
       { n: 3, rois: 3, onPlanted: 2 },
     ]);
+    // Reliability by confidence: only ROIs with a confidence count, in [lo, hi) bins.
+    expect(s.byConfidence.crack.every((b) => b.rois === 0)).toBe(true);
+    const conf = new Map([[falseRoi.id, 0.55]]);
+    for (const r of others) conf.set(r.id, r.class === 'crack' ? 0.9 : 0.6);
+    const withConf = { ...file, rois: file.rois.map((r) => ({ ...r, meanConfidence: conf.get(r.id) })) };
+    const bc = scoreRois(withConf, features).byConfidence;
+    expect(bc.micropore).toEqual([
+      { lo: 0, hi: 0.6, rois: 1, onPlanted: 0 },
+      { lo: 0.6, hi: 0.7, rois: 1, onPlanted: 1 },
+      { lo: 0.7, hi: 0.8, rois: 0, onPlanted: 0 },
+      { lo: 0.8, hi: 0.9, rois: 0, onPlanted: 0 },
+      { lo: 0.9, hi: 1, rois: 0, onPlanted: 0 },
+    ]);
+    expect(bc.crack.map((b) => b.rois)).toEqual([0, 0, 0, 0, 1]);
+    expect(bc.crack[4].onPlanted).toBe(1);
+    expect([0, 0.59, 0.6, 0.7999, 0.8, 0.9, 1].map(confidenceBinIndex)).toEqual([0, 0, 1, 2, 3, 4, 4]);
     // The size bar moves with minPore_um.
     expect(scoreRois(file, features, { minPore_um: 0.1 }).micropore.planted).toBe(3);
   });

@@ -55,6 +55,16 @@ describe('model card scores', () => {
     expect(meanScore([a3, b2]).rois!.best).toBeUndefined();
     const md3 = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a3, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b3, classical: null }]), notes: [] });
     expect(md3).toContain('The best ROIs of each volume (rank order, both classes) on a planted feature of their class, pooled: top 1 0.500 (1/2), top 3 0.750 (3/4).');
+    // Reliability by confidence pools bin by bin, when every volume has it.
+    const cbins = (o: number[]) => [0, 0.6, 0.7, 0.8, 0.9].map((lo, i) => ({ lo, hi: [0.6, 0.7, 0.8, 0.9, 1][i], rois: 2, onPlanted: o[i] }));
+    const a4: HeldOutScore = { ...a3, rois: { ...a3.rois!, byConfidence: { micropore: cbins([0, 1, 2, 2, 2]), crack: cbins([0, 0, 1, 2, 2]) } } };
+    const b4: HeldOutScore = { ...b3, rois: { ...b3.rois!, byConfidence: { micropore: cbins([1, 1, 1, 2, 2]), crack: cbins([0, 1, 1, 1, 2]) } } };
+    expect(meanScore([a4, b4]).rois!.byConfidence!.crack.map((b) => [b.rois, b.onPlanted])).toEqual([[4, 0], [4, 1], [4, 2], [4, 3], [4, 4]]);
+    expect(meanScore([a4, b3]).rois!.byConfidence).toBeUndefined();
+    const md4 = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a4, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b4, classical: null }]), notes: [] });
+    expect(md4).toContain('| class | < 0.6 | 0.6–0.7 | 0.7–0.8 | 0.8–0.9 | ≥ 0.9 |');
+    expect(md4).toContain('| crack | 0.000 (0/4) | 0.250 (1/4) | 0.500 (2/4) | 0.750 (3/4) | 1.000 (4/4) |');
+    expect(md3).not.toContain('| class | < 0.6');
     // One volume without ROI counts: no pooled figure rather than a partial one.
     expect(meanScore([a, base]).rois).toBeUndefined();
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);

@@ -88,6 +88,11 @@ export const command: CommandModule<object, Args> = {
         `  micropores > 0.3 µm found ${m.found}/${m.planted} (recall ${r3(m.recall)}); ${m.onPlanted} of ${m.rois} micropore ROIs on a planted pore (precision ${r3(m.precision)})\n` +
         `  cracks found ${c.found}/${c.planted} (recall ${r3(c.recall)}${ap ? `; by aperture ${ap}` : ''}); ${c.onPlanted} of ${c.rois} crack ROIs on a planted crack (precision ${r3(c.precision)})\n` +
         `  the best ROIs (rank order) on a planted feature of their class: ${roiScore.best.map((b) => `top ${b.n} ${b.onPlanted}/${b.rois}`).join(', ')}\n`;
+      const { confidenceBinLabel } = await import('../../roi/score.js');
+      for (const cls of ['micropore', 'crack'] as const) {
+        const bins = roiScore.byConfidence[cls].filter((b) => b.rois > 0);
+        if (bins.length) text += `  ${cls} ROIs right by mean confidence: ${bins.map((b) => `${confidenceBinLabel(b)} ${b.onPlanted}/${b.rois}`).join(', ')}\n`;
+      }
     }
     if (args.out) {
       const { writeFileAtomic } = await import('../../core/atomic.js');
