@@ -58,7 +58,7 @@ export interface BestRois {
   onPlanted: number;
 }
 
-/** How many of a scan's best ROIs `bestRois` scores: the ones a session mills first. */
+/** How many of a scan's best ROIs `scoreRois` scores (`best`): the ones a session mills first. */
 export const BEST_N = [1, 3, 5, 10];
 
 /** ROIs whose mean model confidence lies in [lo, hi) (the last bin includes 1) and how many are right. */
@@ -107,10 +107,11 @@ export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { m
   const minPore = opts.minPore_um ?? 0.3;
   const g = Math.max(...file.source.spacing_um);
   const covers = (r: RoiFile['rois'][number], f: TruthFeatureLike) => roiCovers(r, f, g);
+  const onFeature = (r: RoiFile['rois'][number]) => features.some((f) => f.class === r.class && covers(r, f));
   const one = (cls: 'micropore' | 'crack'): RoiClassScore => {
     const rois = file.rois.filter((r) => r.class === cls);
     const all = features.filter((f) => f.class === cls);
-    const onPlanted = rois.filter((r) => all.some((f) => covers(r, f))).length;
+    const onPlanted = rois.filter(onFeature).length;
     const counted = all.filter((f) => cls === 'crack' || (f.micropore?.plantedEquivalentDiameter_um ?? f.equivalentDiameter_um) > minPore);
     const missed = counted.filter((f) => !rois.some((r) => covers(r, f)));
     return {
@@ -129,7 +130,6 @@ export function scoreRois(file: RoiFile, features: TruthFeatureLike[], opts: { m
     const inBin = features.filter((f) => f.class === 'crack' && f.crack?.aperture_um !== undefined && f.crack.aperture_um >= lo && (hi === null || f.crack.aperture_um < hi));
     return { lo_um: lo, hi_um: hi, planted: inBin.length, found: inBin.filter((f) => !missed.has(f.id)).length };
   });
-  const onFeature = (r: RoiFile['rois'][number]) => features.some((f) => f.class === r.class && covers(r, f));
   const ranked = [...file.rois].sort((a, b) => a.id - b.id); // ids number the ROIs best first
   const best = BEST_N.map((n) => {
     const top = ranked.slice(0, n);
