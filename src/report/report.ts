@@ -464,7 +464,10 @@ function roiTableSection(run: RunData, opts: ReportOptions): string {
   const reliabilityCell = (r: Roi): string => {
     const h = heldOutReliability(card, r);
     if (!h) return '—';
-    return `<span title="model card: ${h.onPlanted} of the model's ${h.rois} held-out ${r.class} ROIs with confidence ${h.label} lay on a planted ${r.class}">${h.onPlanted} / ${h.rois} right</span>`;
+    // Green when nine in ten were right, red when fewer than half: the ROIs to check before milling.
+    const share = h.onPlanted / h.rois;
+    const cls = share >= 0.9 ? ' class="ok"' : share < 0.5 ? ' class="bad"' : '';
+    return `<span${cls} title="model card: ${h.onPlanted} of the model's ${h.rois} held-out ${r.class} ROIs with confidence ${h.label} lay on a planted ${r.class}">${h.onPlanted} / ${h.rois} right</span>`;
   };
   const cols = [
     { head: 'rank', cls: 'num', cell: (_r: Roi, i: number) => String(i + 1) },
