@@ -2,7 +2,9 @@
  * U-Net segmentation: sliding-window inference of a 256³ volume with onnxruntime-node (goal:
  * < 30 s) against the same model run by tfjs (timed on a 64³ share, compared per voxel), and the
  * training step rate on the active tfjs backend. The weights are a seeded random init of the
- * bundled layout (training/bundled.json): speed does not depend on their values.
+ * shipped model's layout and window (read from models/bundled.onnx, so the figures follow the
+ * model that ships; the layout of training/bundled.json when none is installed): speed does not
+ * depend on their values.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,18 +14,26 @@ import type { BenchCase } from './harness.js';
 import { Rng } from '../src/core/rng.js';
 import { makeVolume, type Vec3 } from '../src/core/volume.js';
 import { initBackend, describeBackend } from '../src/segment/backend.js';
-import { UNet } from '../src/segment/unet.js';
-import { exportOnnx } from '../src/segment/onnx-export.js';
+import { UNet, type UNetConfigInput } from '../src/segment/unet.js';
+import { exportOnnx, readOnnxMeta } from '../src/segment/onnx-export.js';
 import { NormalizationSchema, applyWindow, intensityWindow } from '../src/segment/normalize.js';
-import { segmentWithModel, slidingWindow, openOnnxModel } from '../src/segment/infer.js';
+import { defaultModelPath, segmentWithModel, slidingWindow, openOnnxModel } from '../src/segment/infer.js';
 import { tfjsPredictor } from '../src/segment/tfjs-predict.js';
 import { diceCeLoss, oneHot5, LossSchema } from '../src/segment/losses.js';
 import { WorkerPool } from '../src/core/pool.js';
 import type { GradResult, GradTask } from '../src/segment/grad-kernel.js';
 import type { BackendChoice } from '../src/segment/backend.js';
 
-const LAYOUT = { depth: 4, baseFilters: 8, maxFilters: 64, norm: 'instance' as const };
-const WIN: Vec3 = [48, 48, 48];
+/** The shipped model's layout and default window; training/bundled.json's when none is installed. */
+async function shippedLayout(): Promise<{ config: UNetConfigInput; window: Vec3; from: string }> {
+  try {
+    const meta = readOnnxMeta(new Uint8Array(await fs.readFile(defaultModelPath())));
+    if (meta) return { config: meta.config, window: meta.inferenceWindow ?? meta.patchSize, from: 'models/bundled.onnx' };
+  } catch {
+    // no bundled model: the recipe's layout
+  }
+  return { config: { depth: 4, baseFilters: 8, maxFilters: 64, norm: 'instance' }, window: [48, 48, 48], from: 'training/bundled.json' };
+}
 
 function scene(shape: Vec3, seed: number): Float32Array {
   const [nz, ny, nx] = shape;
@@ -44,7 +54,9 @@ function scene(shape: Vec3, seed: number): Float32Array {
 
 export async function cases(): Promise<BenchCase[]> {
   const backend = await initBackend();
-  const net = new UNet(LAYOUT, 1);
+  const layout = await shippedLayout();
+  const WIN = layout.window;
+  const net = new UNet(layout.config, 1);
   net.nativeConv = backend.nativeConv3d;
   const normalization = NormalizationSchema.parse({});
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-bench-seg-'));
@@ -68,7 +80,7 @@ export async function cases(): Promise<BenchCase[]> {
   };
   const tfSmall = () => slidingWindow(smallNorm, small, tfjsPredictor(net), { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true });
 
-  // One training step of the bundled configuration (48³ × 2).
+  // One training step of that layout (48³ × 2).
   const B = 2;
   const rng = new Rng(4);
   const x = tf.tensor5d(new Float32Array(B * 48 ** 3).map(() => rng.next()), [B, 48, 48, 48, 1]);
@@ -95,7 +107,7 @@ export async function cases(): Promise<BenchCase[]> {
 
   return [
     {
-      name: `segment 256³ U-Net (bundled layout, window 48³, overlap ¼) onnxruntime ${threads} threads vs tfjs ${backend.name}`,
+      name: `segment 256³ U-Net (layout of ${layout.from}: ${net.parameterCount()} parameters, window ${WIN.join('×')}, overlap ¼) onnxruntime ${threads} threads vs tfjs ${backend.name}`,
       fast: async () => (await segmentWithModel(vol, { model: onnxFile, threads, quiet: true, overlap: 0.25 })).info.windows,
       reference: tfSmall,
       work: 256 ** 3,
