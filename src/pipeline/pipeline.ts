@@ -153,7 +153,10 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
   }
 
   const seg = cfg.segment;
-  const modelPath = seg.method === 'classical' ? null : await bundledModelExists(seg.model ? abs(seg.model) : undefined);
+  // segment.model: a file (relative to the config) or the name of a model in models/.
+  const { resolveModelPath } = await import('../segment/infer.js');
+  const modelFile = seg.model ? (existsSync(abs(seg.model)) ? abs(seg.model) : resolveModelPath(seg.model)) : undefined;
+  const modelPath = seg.method === 'classical' ? null : await bundledModelExists(modelFile);
   if (seg.method === 'model' && !modelPath) {
     throw new NanoroiError('E_MODEL', `segmentation model ${seg.model ?? 'models/bundled.onnx'} not found; train one (npm run train) or use "method": "classical"`);
   }

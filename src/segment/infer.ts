@@ -10,7 +10,7 @@
  * Normalization is the model's own (percentiles stored in the ONNX metadata).
  */
 import * as path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { NanoroiError } from '../core/errors.js';
@@ -211,6 +211,24 @@ export function defaultModelPath(): string {
   return path.join(packageRoot(), 'models', 'bundled.onnx');
 }
 
+/** Names of the models installed in models/ (`<name>.onnx`). */
+export function installedModels(): string[] {
+  const dir = path.join(packageRoot(), 'models');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => f.slice(0, -5)).sort() : [];
+}
+
+/**
+ * `--model`: an ONNX file, or the name of a model installed in models/ (`bundled` →
+ * models/bundled.onnx), as `--init` takes a name; absent: the bundled model. A file that exists
+ * wins over a name.
+ */
+export function resolveModelPath(model?: string): string {
+  if (model === undefined) return defaultModelPath();
+  if (existsSync(model) || !/^[\w.-]+$/.test(model) || model.endsWith('.onnx')) return path.resolve(model);
+  const named = path.join(packageRoot(), 'models', `${model}.onnx`);
+  return existsSync(named) ? named : path.resolve(model);
+}
+
 export interface OnnxModel {
   file: string;
   meta: OnnxMeta;
@@ -221,7 +239,8 @@ export interface OnnxModel {
 /** Open an exported nanoroi ONNX model with onnxruntime-node (CPU, intra-op threads = cores). */
 export async function openOnnxModel(file: string, threads = availableParallelism()): Promise<OnnxModel> {
   if (!existsSync(file)) {
-    throw new NanoroiError('E_MODEL', file === defaultModelPath() ? `no bundled model at ${file}; train one (nanoroi train --config training/bundled.json) or pass --model FILE.onnx` : `model ${file} does not exist`);
+    const names = installedModels();
+    throw new NanoroiError('E_MODEL', file === defaultModelPath() ? `no bundled model at ${file}; train one (nanoroi train --config training/bundled.json) or pass --model FILE.onnx` : `model ${file} does not exist (installed in models/: ${names.length ? names.join(', ') : 'none'})`);
   }
   const bytes = new Uint8Array(await readInputFile(file));
   let meta: OnnxMeta | null;
@@ -304,7 +323,7 @@ export interface SegmentResult {
 /** Segment a reconstruction into 0 background / 1 particle / 2 micropore / 3 crack with an ONNX model. */
 export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): Promise<SegmentResult> {
   const t0 = performance.now();
-  const file = path.resolve(opts.model ?? defaultModelPath());
+  const file = resolveModelPath(opts.model);
   const m = await openOnnxModel(file, opts.threads);
   try {
     const win = opts.window ?? m.meta.inferenceWindow ?? m.meta.patchSize;

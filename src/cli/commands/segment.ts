@@ -20,7 +20,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       .positional('volume', { type: 'string', demandOption: true, describe: 'reconstructed volume (.nrrd, .nhdr, .tif)' })
       .option('out', { type: 'string', demandOption: true, describe: 'label volume to write (.nrrd or .tif, uint8)' })
       .option('method', { type: 'string', choices: ['model', 'classical'], default: 'model', describe: 'U-Net model or classical baseline' })
-      .option('model', { type: 'string', describe: 'ONNX model (default: models/bundled.onnx)' })
+      .option('model', { type: 'string', describe: 'ONNX model file, or the name of one in models/ (default: bundled, models/bundled.onnx)' })
       .option('probabilities', { type: 'string', describe: 'also write PROBS.nrrd (confidence of each voxel\'s predicted class, for propose --probabilities) and per-class PROBS.particle/.micropore/.crack.nrrd (float32)' })
       .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower); default: what the model recommends (the bundled model: on), --no-tta turns it off' })
       .option('overlap', { type: 'number', default: 0.25, describe: 'window overlap fraction, 0 ≤ overlap < 1 (0.5 as nnU-Net: best quality, 2–3× slower)' })
