@@ -161,28 +161,33 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
   };
 }
 
+/**
+ * Bin lists pooled over volumes: the counts `keys` summed bin by bin, the rest taken from the first
+ * volume; undefined unless every volume has a list of the same length (older cards lack some).
+ */
+function poolBins<T extends object>(lists: (T[] | undefined)[], keys: (keyof T)[]): T[] | undefined {
+  if (!lists.length || !lists.every((l) => l && l.length === lists[0]!.length)) return undefined;
+  return lists[0]!.map((b, i) => {
+    const out = { ...b };
+    for (const k of keys) (out[k] as number) = lists.reduce((a, l) => a + (l![i][k] as number), 0);
+    return out;
+  });
+}
+
 function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
   if (!scores.length || !scores.every((s) => s.rois)) return {};
   const sum = (cls: 'micropore' | 'crack'): RoiCounts => {
     const c: RoiCounts = { rois: 0, onPlanted: 0, planted: 0, found: 0 };
     for (const s of scores) for (const k of ['rois', 'onPlanted', 'planted', 'found'] as const) c[k] += s.rois![cls][k];
-    const bins = scores.map((s) => s.rois![cls].byAperture);
-    if (bins.every((b) => b && b.length === bins[0]!.length)) {
-      c.byAperture = bins[0]!.map((b, i) => ({ lo_um: b.lo_um, hi_um: b.hi_um, planted: bins.reduce((a, x) => a + x![i].planted, 0), found: bins.reduce((a, x) => a + x![i].found, 0) }));
-    }
+    const byAperture = poolBins(scores.map((s) => s.rois![cls].byAperture), ['planted', 'found']);
+    if (byAperture) c.byAperture = byAperture;
     return c;
   };
-  // The best n ROIs of every volume, pooled (cards written before 0.4.0 lack them).
-  const bests = scores.map((s) => s.rois!.best);
-  const best = bests.every((b) => b && b.length === bests[0]!.length)
-    ? bests[0]!.map((b, i) => ({ n: b.n, rois: bests.reduce((a, x) => a + x![i].rois, 0), onPlanted: bests.reduce((a, x) => a + x![i].onPlanted, 0) }))
-    : undefined;
-  // Reliability by confidence bin, pooled (the model's ROIs only: the classical baseline has no confidence).
-  const confs = scores.map((s) => s.rois!.byConfidence);
-  const same = confs.every((c) => c && c.crack.length === confs[0]!.crack.length && c.micropore.length === confs[0]!.micropore.length);
-  const poolBins = (cls: 'micropore' | 'crack'): ConfidenceBin[] => confs[0]![cls].map((b, i) => ({ lo: b.lo, hi: b.hi, rois: confs.reduce((a, c) => a + c![cls][i].rois, 0), onPlanted: confs.reduce((a, c) => a + c![cls][i].onPlanted, 0) }));
-  const byConfidence = same ? { micropore: poolBins('micropore'), crack: poolBins('crack') } : undefined;
-  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}), ...(byConfidence ? { byConfidence } : {}) } };
+  // The best n ROIs of every volume, and reliability by confidence bin (the model's ROIs only).
+  const best = poolBins(scores.map((s) => s.rois!.best), ['rois', 'onPlanted']);
+  const mp = poolBins(scores.map((s) => s.rois!.byConfidence?.micropore), ['rois', 'onPlanted']);
+  const cr = poolBins(scores.map((s) => s.rois!.byConfidence?.crack), ['rois', 'onPlanted']);
+  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}), ...(mp && cr ? { byConfidence: { micropore: mp, crack: cr } } : {}) } };
 }
 
 function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
