@@ -156,6 +156,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
   // segment.model: a file (relative to the config) or the name of a model in models/.
   const { resolveModelPath } = await import('../segment/infer.js');
   const modelFile = seg.model ? (existsSync(abs(seg.model)) ? abs(seg.model) : resolveModelPath(seg.model)) : undefined;
+  if (seg.method !== 'classical' && modelFile && !existsSync(modelFile)) {
+    // A model asked for by name or path is never replaced by the classical baseline behind the user's back.
+    const { installedModels } = await import('../segment/infer.js');
+    const names = installedModels();
+    throw new NanoroiError('E_MODEL', `segmentation model "${seg.model}" not found (neither a file nor a model in models/: ${names.length ? names.join(', ') : 'none installed'})`);
+  }
   const modelPath = seg.method === 'classical' ? null : await bundledModelExists(modelFile);
   if (seg.method === 'model' && !modelPath) {
     throw new NanoroiError('E_MODEL', `segmentation model ${seg.model ?? 'models/bundled.onnx'} not found; train one (npm run train) or use "method": "classical"`);

@@ -12,6 +12,19 @@ describe('pipeline config: propose.weights', () => {
     expect(parsePipelineConfig({}).propose.weights).toBeUndefined();
   });
 
+  it('segment.model: a model in models/ by name; a missing one is an error, not a silent classical run', async () => {
+    const named = parsePipelineConfig({ input: { volume: 'v.nrrd' }, segment: { model: 'bundled' } });
+    const stages = await buildStages(named, '/tmp/nanoroi-config-test', '/tmp');
+    expect(stages.find((s) => s.name === 'segment')!.outputs).toContain('confidence.nrrd'); // the model runs
+    for (const method of ['auto', 'model'] as const) {
+      const missing = parsePipelineConfig({ input: { volume: 'v.nrrd' }, segment: { method, model: 'no-such-model' } });
+      await expect(buildStages(missing, '/tmp/nanoroi-config-test', '/tmp')).rejects.toThrow(/segmentation model "no-such-model" not found \(neither a file nor a model in models\/: .*bundled/);
+    }
+    // Classical ignores the model.
+    const classical = parsePipelineConfig({ input: { volume: 'v.nrrd' }, segment: { method: 'classical', model: 'no-such-model' } });
+    expect((await buildStages(classical, '/tmp/nanoroi-config-test', '/tmp')).find((s) => s.name === 'segment')!.outputs).not.toContain('confidence.nrrd');
+  });
+
   it('rejects unknown or negative weights with one clear message', () => {
     expect(() => parsePipelineConfig({ propose: { weights: { depth: 1 } } })).toThrow(/depth/);
     expect(() => parsePipelineConfig({ propose: { weights: { confidence: -1 } } })).toThrow(/confidence/);
