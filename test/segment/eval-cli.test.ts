@@ -86,6 +86,17 @@ describe('nanoroi eval', () => {
     const t = cli('eval', truth, truth, '--truth-json', tj, '--rois', roisPath);
     expect(t.code).toBe(0);
     expect(t.out).toContain(`micropores > 0.3 µm found ${lib.micropore.found}/${lib.micropore.planted} (recall 1.000)`);
+    // The top of the ranking, in JSON and in words; no confidence in this file, so no reliability line.
+    expect(j.rois.best).toEqual(lib.best);
+    expect(t.out).toContain(`the best ROIs (rank order) on a planted feature of their class: ${lib.best.map((b) => `top ${b.n} ${b.onPlanted}/${b.rois}`).join(', ')}`);
+    expect(t.out).not.toContain('right by mean confidence');
+    // With confidences: one line per class that has some.
+    const conf = { ...file, rois: file.rois.map((r) => ({ ...r, meanConfidence: 0.85 })) };
+    const confPath = path.join(dir, 'rois-conf.json');
+    writeFileSync(confPath, JSON.stringify(conf));
+    const tc = cli('eval', truth, truth, '--truth-json', tj, '--rois', confPath);
+    const mp = scoreRois(conf, objects.map((o, i) => ({ ...o, id: i + 1 }))).byConfidence.micropore[3];
+    expect(tc.out).toContain(`micropore ROIs right by mean confidence: 0.8–0.9 ${mp.onPlanted}/${mp.rois}`);
     const bad = cli('eval', truth, truth, '--rois', roisPath);
     expect(bad.code).toBe(2);
     expect(bad.err.trim()).toBe('nanoroi: --rois needs --truth-json (the planted features to score the ROIs against)');
