@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../core/schema.js';
+import { RankWeightsSchema } from '../roi/rank.js';
 
-const nonneg = z.number().nonnegative();
 const nz3 = z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]);
 
 export const PipelineConfigSchema = z
@@ -65,11 +65,7 @@ export const PipelineConfigSchema = z
         maxDepth_um: z.number().positive().default(5),
         maxFov_um: z.number().positive().default(20),
         /** Ranking weights over the defaults (src/roi/rank.ts DEFAULT_WEIGHTS), e.g. { "confidence": 1 }. */
-        weights: z
-          .object({ class: nonneg, size: nonneg, confidence: nonneg, access: nonneg, isolation: nonneg })
-          .partial()
-          .strict()
-          .optional(),
+        weights: RankWeightsSchema.optional(),
       })
       .strict()
       .prefault({}),

@@ -154,11 +154,10 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
 
   const seg = cfg.segment;
   // segment.model: a file (relative to the config) or the name of a model in models/.
-  const { resolveModelPath } = await import('../segment/infer.js');
+  const { resolveModelPath, installedModels } = await import('../segment/infer.js');
   const modelFile = seg.model ? (existsSync(abs(seg.model)) ? abs(seg.model) : resolveModelPath(seg.model)) : undefined;
   if (seg.method !== 'classical' && modelFile && !existsSync(modelFile)) {
     // A model asked for by name or path is never replaced by the classical baseline behind the user's back.
-    const { installedModels } = await import('../segment/infer.js');
     const names = installedModels();
     throw new NanoroiError('E_MODEL', `segmentation model "${seg.model}" not found (neither a file nor a model in models/: ${names.length ? names.join(', ') : 'none installed'})`);
   }

@@ -460,9 +460,10 @@ function roiTableSection(run: RunData, opts: ReportOptions): string {
   const planned = new Set(run.recipe?.sites.flatMap((s) => s.roiIds) ?? []);
   const shownImages = new Set(imagesShown(run, opts).map((r) => r.id));
   const card = run.modelCard?.card;
-  const hasReliability = rows.some((r) => heldOutReliability(card, r));
+  const reliability = new Map(rows.map((r) => [r.id, heldOutReliability(card, r)]));
+  const hasReliability = [...reliability.values()].some(Boolean);
   const reliabilityCell = (r: Roi): string => {
-    const h = heldOutReliability(card, r);
+    const h = reliability.get(r.id);
     if (!h) return '—';
     // Green when nine in ten were right, red when fewer than half: the ROIs to check before milling.
     const share = h.onPlanted / h.rois;

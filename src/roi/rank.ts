@@ -8,6 +8,7 @@
  * with the measured numbers. Sites group ROIs greedily, best first, while the group still fits one
  * SIMS field of view (with a margin) and one exposure depth; ROIs themselves are never merged.
  */
+import { z } from 'zod';
 import { NanoroiError } from '../core/errors.js';
 import type { Point3 } from '../core/volume.js';
 import type { Roi, Site } from './schema.js';
@@ -73,6 +74,12 @@ export interface RankOptions {
  * a little more precision but let confidence outweigh the milling depth.
  */
 export const DEFAULT_WEIGHTS: RankWeights = { class: 1, size: 1, confidence: 3, access: 1, isolation: 0.5 };
+
+/** Any subset of the weights, each a non-negative number (the pipeline config's `propose.weights`). */
+export const RankWeightsSchema = z
+  .object({ class: z.number().nonnegative(), size: z.number().nonnegative(), confidence: z.number().nonnegative(), access: z.number().nonnegative(), isolation: z.number().nonnegative() })
+  .partial()
+  .strict();
 
 /** Parse `class=1,confidence=3,…` (any subset of the weights; the rest keep their defaults). */
 export function parseRankWeights(text: string): Partial<RankWeights> {

@@ -81,14 +81,13 @@ export const command: CommandModule<object, Args> = {
     if (roiScore && !args.json) {
       const r3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
       const m = roiScore.micropore, c = roiScore.crack;
-      const { apertureBinLabel } = await import('../../roi/score.js');
+      const { apertureBinLabel, confidenceBinLabel } = await import('../../roi/score.js');
       const ap = c.byAperture.filter((b) => b.planted > 0).map((b) => `${apertureBinLabel(b)} ${b.found}/${b.planted}`).join(', ');
       text +=
         `\nROIs (${args.rois}):\n` +
         `  micropores > 0.3 µm found ${m.found}/${m.planted} (recall ${r3(m.recall)}); ${m.onPlanted} of ${m.rois} micropore ROIs on a planted pore (precision ${r3(m.precision)})\n` +
         `  cracks found ${c.found}/${c.planted} (recall ${r3(c.recall)}${ap ? `; by aperture ${ap}` : ''}); ${c.onPlanted} of ${c.rois} crack ROIs on a planted crack (precision ${r3(c.precision)})\n` +
         `  the best ROIs (rank order) on a planted feature of their class: ${roiScore.best.map((b) => `top ${b.n} ${b.onPlanted}/${b.rois}`).join(', ')}\n`;
-      const { confidenceBinLabel } = await import('../../roi/score.js');
       for (const cls of ['micropore', 'crack'] as const) {
         const bins = roiScore.byConfidence[cls].filter((b) => b.rois > 0);
         if (bins.length) text += `  ${cls} ROIs right by mean confidence: ${bins.map((b) => `${confidenceBinLabel(b)} ${b.onPlanted}/${b.rois}`).join(', ')}\n`;
