@@ -360,7 +360,7 @@ const upsample2xOp = customGrad((xIn: tf.Tensor, save: tf.GradSaveFunc) => {
   };
 });
 
-/** Nearest-neighbour ×2 up-sampling along z, y, x (trainable; exported to ONNX as Resize nearest). */
+/** Nearest-neighbour ×2 up-sampling along z, y, x (trainable; exported to ONNX as Unsqueeze → Expand → Reshape). */
 export function upsample2x(x: tf.Tensor5D): tf.Tensor5D {
   return upsample2xOp(x) as tf.Tensor5D;
 }
