@@ -3,8 +3,9 @@
  * < 30 s) against the same model run by tfjs (timed on a 64³ share, compared per voxel), and the
  * training step rate on the active tfjs backend. The weights are a seeded random init of the
  * shipped model's layout and window (read from models/bundled.onnx, so the figures follow the
- * model that ships; the layout of training/bundled.json when none is installed): speed does not
- * depend on their values.
+ * model that ships; the layout of training/capacity-mixed.json when none is installed), and the
+ * same 256³ volume with the layout of models/fast.onnx (`--model fast`): speed does not depend on
+ * the weights' values.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,15 +25,15 @@ import { WorkerPool } from '../src/core/pool.js';
 import type { GradResult, GradTask } from '../src/segment/grad-kernel.js';
 import type { BackendChoice } from '../src/segment/backend.js';
 
-/** The shipped model's layout and default window; training/bundled.json's when none is installed. */
-async function shippedLayout(): Promise<{ config: UNetConfigInput; window: Vec3; from: string }> {
+/** An installed model's layout and default window (models/NAME.onnx); training/capacity-mixed.json's for the default when none is installed. */
+async function shippedLayout(name: string): Promise<{ config: UNetConfigInput; window: Vec3; from: string } | null> {
   try {
-    const meta = readOnnxMeta(new Uint8Array(await fs.readFile(defaultModelPath())));
-    if (meta) return { config: meta.config, window: meta.inferenceWindow ?? meta.patchSize, from: 'models/bundled.onnx' };
+    const meta = readOnnxMeta(new Uint8Array(await fs.readFile(path.join(path.dirname(defaultModelPath()), `${name}.onnx`))));
+    if (meta) return { config: meta.config, window: meta.inferenceWindow ?? meta.patchSize, from: `models/${name}.onnx` };
   } catch {
-    // no bundled model: the recipe's layout
+    // not installed
   }
-  return { config: { depth: 4, baseFilters: 8, maxFilters: 64, norm: 'instance' }, window: [48, 48, 48], from: 'training/bundled.json' };
+  return name === 'bundled' ? { config: { depth: 4, baseFilters: 12, maxFilters: 96, norm: 'instance' }, window: [48, 48, 48], from: 'training/capacity-mixed.json' } : null;
 }
 
 function scene(shape: Vec3, seed: number): Float32Array {
@@ -54,7 +55,7 @@ function scene(shape: Vec3, seed: number): Float32Array {
 
 export async function cases(): Promise<BenchCase[]> {
   const backend = await initBackend();
-  const layout = await shippedLayout();
+  const layout = (await shippedLayout('bundled'))!;
   const WIN = layout.window;
   const net = new UNet(layout.config, 1);
   net.nativeConv = backend.nativeConv3d;
@@ -62,6 +63,16 @@ export async function cases(): Promise<BenchCase[]> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-bench-seg-'));
   const onnxFile = path.join(tmp, 'bench.onnx');
   await fs.writeFile(onnxFile, exportOnnx(net, { name: 'bench', normalization, patchSize: WIN }));
+  // The fast model (`--model fast`), when installed: the same 256³ volume.
+  const fastLayout = await shippedLayout('fast');
+  const fastFile = path.join(tmp, 'fast.onnx');
+  let fastParams = 0;
+  if (fastLayout) {
+    const fastNet = new UNet(fastLayout.config, 1);
+    fastParams = fastNet.parameterCount();
+    await fs.writeFile(fastFile, exportOnnx(fastNet, { name: 'bench-fast', normalization, patchSize: fastLayout.window }));
+    fastNet.dispose();
+  }
   const big: Vec3 = [256, 256, 256];
   const vol = makeVolume(scene(big, 2), big, [0.05, 0.05, 0.05]);
   const vol128 = makeVolume(scene([128, 128, 128], 5), [128, 128, 128], [0.05, 0.05, 0.05]);
@@ -125,6 +136,18 @@ export async function cases(): Promise<BenchCase[]> {
         return { labelAgreement_64cube: same / a.labels.length, maxProbDiff_64cube: maxDiff, goal_s: 30, backend: describeBackend(backend) };
       },
     },
+    ...(fastLayout
+      ? [
+          {
+            name: `segment 256³ U-Net, fast model (layout of ${fastLayout.from}: ${fastParams} parameters, window ${fastLayout.window.join('×')}, overlap ¼) onnxruntime ${threads} threads`,
+            fast: async () => (await segmentWithModel(vol, { model: fastFile, threads, quiet: true, overlap: 0.25 })).info.windows,
+            work: 256 ** 3,
+            workUnit: 'Mvox/s',
+            repeats: 1,
+            extra: async () => ({ goal_s: 30 }),
+          },
+        ]
+      : []),
     {
       name: 'segment 256³ onnxruntime, overlap ½ (nnU-Net default)',
       fast: async () => (await segmentWithModel(vol, { model: onnxFile, threads, quiet: true, overlap: 0.5 })).info.windows,

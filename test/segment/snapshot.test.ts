@@ -94,34 +94,45 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
   });
 });
 
-describe('training/bundled.json', () => {
+/** The two runs behind each shipped model: stage 1 from scratch, stage 2 fine-tunes it and ships. */
+const SHIPPED_RUNS = [
+  { model: 'bundled', stage1: 'capacity', stage2: 'capacity-mixed' },
+  { model: 'fast', stage1: 'bundled', stage2: 'bundled-context' },
+];
+
+describe.each(SHIPPED_RUNS)('models/$model.onnx is made by training/$stage1.json then training/$stage2.json', ({ model, stage1, stage2 }) => {
   const root = path.join(__dirname, '../..');
-  it('parses, exports stage 1 to out/ (stage 2, bundled-context, ships models/bundled.onnx) and resumes from its committed snapshot', async () => {
+  it('parse, export stage 1 to out/ and stage 2 to models/, and resume from their committed snapshots', async () => {
     const { parseTrainConfig } = await import('../../src/segment/train.js');
-    const file = path.join(root, 'training/bundled.json');
+    const file = path.join(root, `training/${stage1}.json`);
     const cfg = parseTrainConfig(JSON.parse(await fs.readFile(file, 'utf8')), file);
-    expect(path.resolve(path.dirname(file), cfg.export.onnx!)).toBe(path.join(root, 'out/train/bundled/bundled.onnx'));
-    const file2 = path.join(root, 'training/bundled-context.json');
+    expect(path.resolve(path.dirname(file), cfg.export.onnx!)).toBe(path.join(root, `out/train/${stage1}/${stage1}.onnx`));
+    expect(cfg.export.tfjs).toBe(true); // stage 2 starts from it (training/run-bundled.mjs --init)
+    const file2 = path.join(root, `training/${stage2}.json`);
     const cfg2 = parseTrainConfig(JSON.parse(await fs.readFile(file2, 'utf8')), file2);
-    expect(path.resolve(path.dirname(file2), cfg2.export.onnx!)).toBe(path.join(root, 'models/bundled.onnx'));
+    expect(path.resolve(path.dirname(file2), cfg2.export.onnx!)).toBe(path.join(root, `models/${model}.onnx`));
+    expect(cfg2.export.card).toBe(true);
     expect(cfg2.model).toEqual(cfg.model);
-    expect(cfg2.checkpointSnapshot).toBe('checkpoints/bundled-context');
-    expect(existsSync(path.join(root, 'training', cfg2.checkpointSnapshot!, 'checkpoint/state.json'))).toBe(true);
     // The card is scored on the held-out set made with other settings, and the low-dose stress set.
-    expect(cfg.heldOut!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout/manifest.json')]);
-    expect(cfg.stressTest!.map((m) => path.resolve(path.dirname(file), m))).toEqual([path.join(root, 'datasets/out/heldout-lowdose/manifest.json')]);
-    expect(cfg.checkpointSnapshot).toBe('checkpoints/bundled');
-    const snap = path.join(root, 'training', cfg.checkpointSnapshot!);
-    if (!existsSync(path.join(snap, 'checkpoint/state.json'))) return;
-    for (const f of SNAPSHOT_FILES) expect(existsSync(path.join(snap, f)), f).toBe(true);
-    const state = JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8'));
-    // readCheckpoint refuses another layout; the patch size must match too for the same run.
-    expect(state.model).toEqual(cfg.model);
-    expect(state.patchSize).toEqual(cfg.patch.size);
-    expect(state.epoch).toBeGreaterThan(0);
-    expect(state.history).toHaveLength(state.epoch);
-    const m = await loadModel(path.join(snap, 'checkpoint'));
-    m.model.dispose();
+    expect(cfg2.heldOut!.map((m) => path.resolve(path.dirname(file2), m))).toEqual([path.join(root, 'datasets/out/heldout/manifest.json')]);
+    expect(cfg2.stressTest!.map((m) => path.resolve(path.dirname(file2), m))).toEqual([path.join(root, 'datasets/out/heldout-lowdose/manifest.json')]);
+    // training/run-bundled.mjs (npm run train) runs both stages, stage 2 from stage 1's export.
+    const runner = await fs.readFile(path.join(root, 'training/run-bundled.mjs'), 'utf8');
+    expect(runner).toContain(`'training/${stage1}.json', '--resume'`);
+    expect(runner).toContain(`'training/${stage2}.json', '--resume', '--init', 'out/train/${stage1}/${stage1}.tfjs'`);
+    for (const [c, name] of [[cfg, stage1], [cfg2, stage2]] as const) {
+      expect(c.checkpointSnapshot).toBe(`checkpoints/${name}`);
+      const snap = path.join(root, 'training', c.checkpointSnapshot!);
+      for (const f of SNAPSHOT_FILES) expect(existsSync(path.join(snap, f)), `${name}: ${f}`).toBe(true);
+      const state = JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8'));
+      // readCheckpoint refuses another layout; the patch size must match too for the same run.
+      expect(state.model).toEqual(c.model);
+      expect(state.patchSize).toEqual(c.patch.size);
+      expect(state.epoch).toBe(c.epochs); // finished: npm run train re-exports, it does not train on
+      expect(state.history).toHaveLength(state.epoch);
+      const m = await loadModel(path.join(snap, 'checkpoint'));
+      m.model.dispose();
+    }
   });
 });
 
@@ -135,12 +146,12 @@ describe('training/*.json', () => {
   });
 });
 
-describe('models/bundled.onnx', () => {
+describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
   const root = path.join(__dirname, '../..');
   it('ships with a card whose held-out scores beat the classical baseline on every bar', async () => {
     const { checkTargets } = await import('../../src/segment/model-card.js');
-    const onnx = path.join(root, 'models/bundled.onnx');
-    const card = JSON.parse(await fs.readFile(path.join(root, 'models/bundled.card.json'), 'utf8'));
+    const onnx = path.join(root, `models/${model}.onnx`);
+    const card = JSON.parse(await fs.readFile(path.join(root, `models/${model}.card.json`), 'utf8'));
     const { createHash } = await import('node:crypto');
     expect(createHash('sha256').update(await fs.readFile(onnx)).digest('hex')).toBe(card.files.onnxSha256);
     expect(card.heldOut.manifests).toEqual(['../datasets/out/heldout/manifest.json']);
@@ -153,11 +164,12 @@ describe('models/bundled.onnx', () => {
     // and its ROIs beat the baseline's on recall.
     const { readOnnxMeta } = await import('../../src/segment/onnx-export.js');
     const meta = readOnnxMeta(new Uint8Array(await fs.readFile(onnx)))!;
+    expect(meta.name).toBe(stage2);
     expect(card.inference).toEqual({ tta: meta.tta ?? false, window: meta.inferenceWindow ?? null, postprocess: true });
     expect(meta.tta).toBe(true);
     const rois = card.heldOut.mean.model.rois, base = card.heldOut.mean.classical.rois;
     for (const c of ['micropore', 'crack']) expect(rois[c].found / rois[c].planted).toBeGreaterThan(base[c].found / base[c].planted);
     // The fine-tuning weights ship beside it.
-    expect(existsSync(path.join(root, 'models/bundled.tfjs/model.json'))).toBe(true);
+    expect(existsSync(path.join(root, `models/${model}.tfjs/model.json`))).toBe(true);
   });
 });
