@@ -43,12 +43,6 @@ const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 /** A stage path: absolute as given, else inside the run folder. */
 const inRun = (ctx: StageContext, p: string): string => (path.isAbsolute(p) ? p : ctx.out(p));
 
-async function bundledModelExists(model?: string): Promise<string | null> {
-  const { defaultModelPath } = await import('../segment/infer.js');
-  const p = model ?? defaultModelPath();
-  return existsSync(p) ? p : null;
-}
-
 export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: string): Promise<Stage[]> {
   const abs = (p: string): string => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
   const stages: Stage[] = [];
@@ -154,14 +148,15 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
 
   const seg = cfg.segment;
   // segment.model: a file (relative to the config) or the name of a model in models/.
-  const { resolveModelPath, installedModels } = await import('../segment/infer.js');
+  const { resolveModelPath, installedModels, defaultModelPath } = await import('../segment/infer.js');
   const modelFile = seg.model ? (existsSync(abs(seg.model)) ? abs(seg.model) : resolveModelPath(seg.model)) : undefined;
   if (seg.method !== 'classical' && modelFile && !existsSync(modelFile)) {
     // A model asked for by name or path is never replaced by the classical baseline behind the user's back.
     const names = installedModels();
     throw new NanoroiError('E_MODEL', `segmentation model "${seg.model}" not found (neither a file nor a model in models/: ${names.length ? names.join(', ') : 'none installed'})`);
   }
-  const modelPath = seg.method === 'classical' ? null : await bundledModelExists(modelFile);
+  // A named model exists by now; without one, the bundled model when it is installed.
+  const modelPath = seg.method === 'classical' ? null : (modelFile ?? (existsSync(defaultModelPath()) ? defaultModelPath() : null));
   if (seg.method === 'model' && !modelPath) {
     throw new NanoroiError('E_MODEL', `segmentation model ${seg.model ?? 'models/bundled.onnx'} not found; train one (npm run train) or use "method": "classical"`);
   }
