@@ -214,6 +214,35 @@ export function stats(data: ArrayLike<number>, percentiles: number[] = [0.5, 1, 
   return { count: n, finite, min: finite ? min : NaN, max: finite ? max : NaN, mean, std, percentiles: pct };
 }
 
+/**
+ * The k-th smallest value (0-based) of `a` by quickselect, in linear expected time; reorders `a`
+ * so that every value before index k is ≤ the result. Equals `a.sort()[k]` without the sort.
+ */
+export function kthSmallest(a: Float32Array | Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
+}
+
 /** Quantile q ∈ [0,1] of an ascending array, linear interpolation (NumPy's default). */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   const m = sorted.length;

@@ -10,6 +10,8 @@
  * This is the classic sinogram-domain correction (Rivers 1998; TomoPy's stripe removal family)
  * with medians in place of means for robustness. Works in place on [angle][v][u] line integrals.
  */
+import { kthSmallest } from '../core/volume.js';
+
 export interface RingOptions {
   /** Width of the running median along u, pixels (odd). Default 9. */
   width?: number;
@@ -64,27 +66,7 @@ export function removeRings(proj: Float32Array, views: number, rows: number, col
 function medianInPlace(a: Float32Array): number {
   const n = a.length;
   const k = n >> 1;
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >> 1];
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
-      if (i <= j) {
-        const t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else break;
-  }
+  kthSmallest(a, k);
   const m = a[k];
   if (n & 1) return m;
   let below = -Infinity;
