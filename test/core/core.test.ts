@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../../src/core/rng.js';
-import { crop, indexToUm, makeVolume, stats, strides, umToIndex, centredOrigin, quantileSorted } from '../../src/core/volume.js';
+import { crop, indexToUm, makeVolume, stats, strides, umToIndex, centredOrigin, quantileSorted, kthSmallest } from '../../src/core/volume.js';
 import { AtomicBatch, writeFileAtomic } from '../../src/core/atomic.js';
 import { NanoroiError } from '../../src/core/errors.js';
 import { WorkerPool, sharedFloat32, splitRange, toRunnableUrl } from '../../src/core/pool.js';
@@ -96,6 +96,22 @@ describe('Volume helpers', () => {
     expect(s.percentiles['50']).toBeCloseTo(3.5, 12);
     expect(s.percentiles['90']).toBeCloseTo(7.5, 12);
     expect(quantileSorted([], 0.5)).toBeNaN();
+  });
+});
+
+describe('kthSmallest', () => {
+  it('equals the sorted array\'s k-th value for every k, with ties, and leaves smaller values before k', () => {
+    const rng = new Rng(11);
+    for (const [n, levels] of [[1, 3], [2, 2], [7, 3], [64, 1000], [101, 5], [1000, 1e6]]) {
+      const a = Float32Array.from({ length: n }, () => Math.floor(rng.next() * levels) / levels);
+      const sorted = Float32Array.from(a).sort();
+      for (const k of [0, n >> 1, n - 1, Math.floor(rng.next() * n)]) {
+        const b = Float32Array.from(a);
+        expect(kthSmallest(b, k), `n ${n} k ${k}`).toBe(sorted[k]);
+        for (let i = 0; i < k; i++) expect(b[i]).toBeLessThanOrEqual(sorted[k]);
+        expect(Float32Array.from(b).sort()).toEqual(sorted); // a permutation
+      }
+    }
   });
 });
 
