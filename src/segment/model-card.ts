@@ -91,6 +91,8 @@ export interface ModelCard {
   network: { architecture: '3D U-Net'; config: unknown; parameters: number; classes: string[]; input: string; output: string };
   /** How the held-out figures were made: the defaults `nanoroi segment` and `nanoroi run` use. */
   inference?: { tta: boolean; window: number[] | null; postprocess: true };
+  /** The machine that scored the held-out and stress sets (their seconds per volume). */
+  scoredOn?: string;
   data: {
     manifests: string[];
     samples: { train: number; val: number; test: number };
@@ -109,6 +111,7 @@ export interface ModelCard {
     /** Data-parallel worker threads (parallel.workers), when more than one. */
     workers?: number;
     wallTime_s: number;
+    /** The machines that trained it; "not recorded" for checkpoints older than the record (0.5.0). */
     hardware: string;
     backend: string;
     optimizer: unknown;
@@ -228,6 +231,7 @@ export function buildModelCard(args: {
       output: 'probabilities [N,4,D,H,W]: softmax over the classes',
     },
     inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, postprocess: true },
+    scoredOn: args.hardware,
     data: { manifests: args.manifests, samples: args.counts, normalization: cfg.normalization, patch: cfg.patch, augment: cfg.augment, seed: cfg.seed },
     training: {
       epochsCompleted: result.epochsCompleted,
@@ -238,7 +242,7 @@ export function buildModelCard(args: {
       stepsPerEpoch: cfg.stepsPerEpoch,
       ...(cfg.parallel.workers > 1 ? { workers: cfg.parallel.workers } : {}),
       wallTime_s: result.wallTime_s,
-      hardware: args.hardware,
+      hardware: result.hardware.length ? result.hardware.join('; ') : 'not recorded',
       backend: `${result.backend.name} (${result.backend.provider})`,
       optimizer: cfg.optimizer,
       loss: cfg.loss,
@@ -341,11 +345,11 @@ export function modelCardMarkdown(c: ModelCard): string {
   const t = c.training;
   L.push('## Training', '');
   L.push(`- epochs: ${t.epochsCompleted} of ${t.epochsPlanned} × ${t.stepsPerEpoch} steps${t.stoppedEarly ? ' (early stop)' : ''}; best epoch ${t.bestEpoch}, validation mean foreground Dice ${f3(t.bestValidationMeanDice)}`);
-  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h on ${t.hardware}; tfjs backend ${t.backend}${t.workers ? `; data-parallel on ${t.workers} worker threads (per-share Dice)` : ''}`);
+  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h ${t.hardware === 'not recorded' ? '(training machines not recorded: the run predates 0.5.0)' : `on ${t.hardware}`}; tfjs backend ${t.backend}${t.workers ? `; data-parallel on ${t.workers} worker threads (per-share Dice)` : ''}`);
   L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
   L.push('## Held-out results', '');
   if (c.inference) {
-    L.push(`Segmented as \`nanoroi segment\` does by default: ${c.inference.tta ? 'flip test-time augmentation (8 mirrorings averaged)' : 'no test-time augmentation'}, window ${c.inference.window ? c.inference.window.join('×') : 'the training patch'}, post-processing on (field of view from the volume's geometry).`, '');
+    L.push(`Segmented as \`nanoroi segment\` does by default: ${c.inference.tta ? 'flip test-time augmentation (8 mirrorings averaged)' : 'no test-time augmentation'}, window ${c.inference.window ? c.inference.window.join('×') : 'the training patch'}, post-processing on (field of view from the volume's geometry).${c.scoredOn ? ` Scored (and timed: s / volume) on ${c.scoredOn}.` : ''}`, '');
   }
   if (!c.heldOut) L.push('No test split in the manifests: no held-out numbers.');
   else {

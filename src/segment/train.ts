@@ -164,6 +164,8 @@ const StateSchema = z
     patchSize: z.array(z.number()),
     history: z.array(z.unknown()),
     backend: z.string(),
+    /** The machines (hardwareSummary) that ran its epochs; absent in checkpoints before 0.5.0. */
+    hardware: z.array(z.string()).optional(),
     /** sha256 of the validation patches the best score was measured on. */
     validationHash: z.string().optional(),
   });
@@ -198,6 +200,8 @@ export interface TrainResult {
   bestDir: string;
   checkpointDir: string;
   wallTime_s: number;
+  /** The machines that ran the epochs (empty when the checkpoint predates the record). */
+  hardware: string[];
   backend: BackendInfo;
   parameters: number;
 }
@@ -448,6 +452,10 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
       const seconds = (performance.now() - t0) / 1000;
       state.epoch = epoch + 1;
       state.wallTime_s += seconds;
+      const here = hardwareSummary();
+      // A run resumed from a checkpoint older than the record says so rather than claim this machine did it all.
+      state.hardware ??= state.epoch > 1 ? [`epochs 1–${state.epoch - 1}: not recorded`] : [];
+      if (!state.hardware.includes(here)) state.hardware.push(here);
       state.optimizerT = opt.t;
       const improved = score > state.bestScore + (cfg.earlyStopping?.minDelta ?? 0);
       if (improved) {
@@ -505,6 +513,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
       bestDir,
       checkpointDir: ckDir,
       wallTime_s: state.wallTime_s,
+      hardware: state.hardware ?? [],
       backend,
       parameters: model.parameterCount(),
     };

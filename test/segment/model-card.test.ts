@@ -68,12 +68,14 @@ describe('model card scores', () => {
     // One volume without ROI counts: no pooled figure rather than a partial one.
     expect(meanScore([a, base]).rois).toBeUndefined();
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);
-    const md = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, inference: { tta: true, window: null, postprocess: true }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
+    const md = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, inference: { tta: true, window: null, postprocess: true }, scoredOn: '2 × Some CPU', data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
     expect(md).toContain('| U-Net (this model) | 0.900 (9/10) / 0.900 (9/10) | 0.750 (3/4) / 0.500 (2/4) |');
     expect(md).toContain('flip test-time augmentation (8 mirrorings averaged)');
+    expect(md).toContain('Scored (and timed: s / volume) on 2 × Some CPU.'); // not the training machine
     expect(md).not.toContain('worker threads');
     const mdPar = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, workers: 2, wallTime_s: 3600, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
     expect(mdPar).toContain('- wall time: 1.00 h on h; tfjs backend b; data-parallel on 2 worker threads (per-share Dice)');
+    expect(mdPar).not.toContain('Scored (and timed');
     expect(md).not.toContain('truth moved by one voxel');
     // The one-voxel yardstick: a mean per class over the samples, null classes skipped.
     const shifted = heldOutSet([

@@ -54,9 +54,20 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
     expect(existsSync(path.join(snap, 'curves.png'))).toBe(false); // only what --resume needs
     expect(JSON.parse(await fs.readFile(path.join(snap, 'checkpoint/state.json'), 'utf8')).epoch).toBe(1);
 
+    // The checkpoint names the machine that ran the epoch (the model card quotes it).
+    const { hardwareSummary } = await import('../../src/segment/train.js');
+    expect(r1.result.hardware).toEqual([hardwareSummary()]);
+    const stateFile = path.join(snap, 'checkpoint/state.json');
+    const st1 = JSON.parse(await fs.readFile(stateFile, 'utf8'));
+    expect(st1.hardware).toEqual([hardwareSummary()]);
+    // A checkpoint from before that record: a resumed run says its earlier machines are unknown.
+    delete st1.hardware;
+    await fs.writeFile(stateFile, JSON.stringify(st1));
+
     // Session 2 on a "fresh clone": an empty run folder is seeded from the snapshot by --resume.
     const runB = path.join(tmp, 'runB');
     const r2 = await runTraining(path.join(tmp, 'snap.json'), { out: runB, resume: true });
+    expect(r2.result.hardware).toEqual(['epochs 1–1: not recorded', hardwareSummary()]);
     expect(r2.result.sessionEpochs).toBe(1);
     expect(r2.result.epochsCompleted).toBe(2);
     expect(r2.result.history).toHaveLength(2);
