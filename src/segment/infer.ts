@@ -274,7 +274,8 @@ export async function openOnnxModel(file: string, threads = availableParallelism
 
 /**
  * Default window overlap. nnU-Net uses ½; ¼ costs 2.3× less for 48³ windows (2.3 vs 6.6 model
- * evaluations a voxel on 256³) and is what keeps a 256³ volume near half a minute on 2 cores.
+ * evaluations a voxel on 256³) and keeps a 256³ volume at about a minute on 2 cores (one pass;
+ * docs/segmentation.md, Measured).
  */
 export const DEFAULT_OVERLAP = 0.25;
 
