@@ -99,6 +99,23 @@ describe('distance transform and morphology', () => {
 });
 
 describe('components and thresholds', () => {
+  it('labelComponents (union-find) equals a flood fill voxel for voxel, ids in scan order, with sizes', async () => {
+    const { floodFillComponents } = await import('../../src/roi/components.js');
+    const rng = new Rng(5);
+    for (const [shape, density] of [[[9, 11, 13], 0.3], [[16, 16, 16], 0.5], [[20, 7, 31], 0.7], [[1, 40, 40], 0.45], [[12, 12, 12], 0.05]] as [Vec3, number][]) {
+      const m = Uint8Array.from({ length: shape[0] * shape[1] * shape[2] }, () => (rng.next() < density ? 1 : 0));
+      for (const conn of [6, 26] as const) {
+        const cc = labelComponents(m, shape, conn);
+        const ref = floodFillComponents(m, shape, conn);
+        expect(cc.count, `${shape} ${density} ${conn}`).toBe(ref.count);
+        expect(Array.from(cc.labels)).toEqual(Array.from(ref.labels));
+        const sizes = new Int32Array(ref.count + 1);
+        for (const l of ref.labels) if (l) sizes[l]++;
+        expect(Array.from(cc.sizes)).toEqual(Array.from(sizes));
+      }
+    }
+  });
+
   it('6- vs 26-connectivity, sizes, small-component removal and hysteresis', () => {
     const shape: Vec3 = [3, 3, 3];
     const m = new Uint8Array(27);
