@@ -83,6 +83,9 @@ export function nnDice(d: { particle: number; micropore: number; crack: number }
   return { particle: nn(d.particle), micropore: nn(d.micropore), crack: nn(d.crack) };
 }
 
+/** `training.hardware` of a run whose checkpoint predates the per-epoch machine record (0.5.0). */
+export const HARDWARE_NOT_RECORDED = 'not recorded';
+
 export interface ModelCard {
   schemaVersion: 1;
   name: string;
@@ -111,7 +114,7 @@ export interface ModelCard {
     /** Data-parallel worker threads (parallel.workers), when more than one. */
     workers?: number;
     wallTime_s: number;
-    /** The machines that trained it; "not recorded" for checkpoints older than the record (0.5.0). */
+    /** The machines that trained it; HARDWARE_NOT_RECORDED for checkpoints older than the record (0.5.0). */
     hardware: string;
     backend: string;
     optimizer: unknown;
@@ -242,7 +245,7 @@ export function buildModelCard(args: {
       stepsPerEpoch: cfg.stepsPerEpoch,
       ...(cfg.parallel.workers > 1 ? { workers: cfg.parallel.workers } : {}),
       wallTime_s: result.wallTime_s,
-      hardware: result.hardware.length ? result.hardware.join('; ') : 'not recorded',
+      hardware: result.hardware.length ? result.hardware.join('; ') : HARDWARE_NOT_RECORDED,
       backend: `${result.backend.name} (${result.backend.provider})`,
       optimizer: cfg.optimizer,
       loss: cfg.loss,
@@ -345,7 +348,7 @@ export function modelCardMarkdown(c: ModelCard): string {
   const t = c.training;
   L.push('## Training', '');
   L.push(`- epochs: ${t.epochsCompleted} of ${t.epochsPlanned} × ${t.stepsPerEpoch} steps${t.stoppedEarly ? ' (early stop)' : ''}; best epoch ${t.bestEpoch}, validation mean foreground Dice ${f3(t.bestValidationMeanDice)}`);
-  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h ${t.hardware === 'not recorded' ? '(training machines not recorded: the run predates 0.5.0)' : `on ${t.hardware}`}; tfjs backend ${t.backend}${t.workers ? `; data-parallel on ${t.workers} worker threads (per-share Dice)` : ''}`);
+  L.push(`- wall time: ${(t.wallTime_s / 3600).toFixed(2)} h ${t.hardware === HARDWARE_NOT_RECORDED ? '(training machines not recorded: the run predates 0.5.0)' : `on ${t.hardware}`}; tfjs backend ${t.backend}${t.workers ? `; data-parallel on ${t.workers} worker threads (per-share Dice)` : ''}`);
   L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
   L.push('## Held-out results', '');
   if (c.inference) {
