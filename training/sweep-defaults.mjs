@@ -16,6 +16,10 @@
 // --per-volume FILE writes one JSON line per volume and setting (Dice, ROI counts) for looking at
 // where a setting wins, e.g. against the scan's dose.
 //
+// --features FILE writes one JSON line per crack ROI and setting: its verifier features
+// (roi/verify.ts CRACK_FEATURES) and whether it lies on a planted crack — the rows
+// training/fit-verifier.mjs fits a model's crack verifier on.
+//
 // Choose on train-small's validation and test splits; the held-out set confirms, never chooses.
 import { readFileSync, readdirSync, existsSync, mkdirSync, statSync, appendFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -29,12 +33,13 @@ const { readVolume, writeVolume } = await dist('io/volume-file.js');
 const { segmentWithModel, predictedClassConfidence } = await dist('segment/infer.js');
 const { fieldOfViewFromKeyValues, postprocessLabels } = await dist('segment/postprocess.js');
 const { proposeRoisDetailed } = await dist('roi/propose.js');
-const { scoreRois } = await dist('roi/score.js');
+const { scoreRois, roiCovers } = await dist('roi/score.js');
+const { crackFeatures } = await dist('roi/verify.js');
 const { measureTrustedResolution } = await dist('recon/resolution.js');
 const { setQuiet } = await dist('core/progress.js');
 setQuiet(true);
 
-const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: path.join(root, 'models/bundled.onnx') }, settings: { type: 'string', default: '[{}]' }, cache: { type: 'string' }, 'per-volume': { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { model: { type: 'string', default: path.join(root, 'models/bundled.onnx') }, settings: { type: 'string', default: '[{}]' }, cache: { type: 'string' }, 'per-volume': { type: 'string' }, features: { type: 'string' } }, allowPositionals: true });
 const settings = JSON.parse(values.settings);
 if (!Array.isArray(settings) || !positionals.length) {
   console.error('usage: sweep-defaults.mjs [--model M] [--settings JSON-array] SPLIT-FOLDER...');
@@ -61,6 +66,7 @@ const segmentRaw = async (dir, img, tta, overlap) => {
   return m;
 };
 if (values['per-volume']) writeFileSync(values['per-volume'], '');
+if (values.features) writeFileSync(values.features, '');
 const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0], best: null }));
 const dice = (a, b, c) => {
   let p = 0, t = 0, i = 0;
@@ -95,6 +101,17 @@ for (const dir of samples) {
       a.best[i].rois += b.rois;
       a.best[i].onPlanted += b.onPlanted;
     });
+    if (values.features) {
+      const rows = crackFeatures({ labels: labels.data, comps: det.components.labels, shape: labels.shape, measures: det.measures.components, necks: det.neckVerdicts, intensity: img.data });
+      const g = Math.max(...det.file.source.spacing_um);
+      const lines = det.file.rois.flatMap((r) => {
+        if (r.class !== 'crack') return [];
+        const row = rows.get(det.componentLabels[r.id - 1]);
+        const right = truth.features.some((f) => f.class === 'crack' && roiCovers(r, f, g));
+        return row ? [JSON.stringify({ volume: dir, setting: j, roi: r.id, right, features: Array.from(row, (v) => +v.toPrecision(6)) })] : [];
+      });
+      if (lines.length) appendFileSync(values.features, lines.join('\n') + '\n');
+    }
     if (values['per-volume']) {
       const counts = (c) => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
       appendFileSync(values['per-volume'], JSON.stringify({ volume: dir, setting: j, dice: { micropore: d[0], crack: d[1] }, micropore: counts('micropore'), crack: counts('crack'), best: sc.best }) + '\n');

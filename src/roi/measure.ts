@@ -70,6 +70,8 @@ export interface ComponentMeasure {
   /** localTop_um − centroid z. */
   depthBelowTop_um: number;
   meanConfidence?: number;
+  /** The crack verifier's probability that this is a real crack (verify.ts; set by propose when a verifier runs). */
+  verifierProbability?: number;
   touchesBorder: boolean;
 }
 

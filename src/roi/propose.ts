@@ -13,6 +13,7 @@ import { rankRois, type RankOptions } from './rank.js';
 import { findInterParticleGaps, type GapOptions, type GapVerdict } from './gaps.js';
 import { findParticleNecks, type NeckOptions, type NeckVerdict } from './necks.js';
 import { distanceTransform } from './edt.js';
+import { crackFeatures, featureNeeds, verifyProbability, type Verifier } from './verify.js';
 import { log } from '../core/progress.js';
 
 /**
@@ -46,6 +47,12 @@ export interface ProposeOptions extends RankOptions {
   dropNecks?: boolean;
   /** Settings of the neck test (necks.ts). */
   necks?: NeckOptions;
+  /**
+   * A crack verifier fitted on the labels of the model that made these labels (verify.ts): crack
+   * components it gives a probability below its threshold are dropped, the others carry the
+   * probability in their reasons. Never for truth labels or another model's labels.
+   */
+  verifier?: Verifier;
   /** File names recorded in `source`. */
   sourceFiles?: { volume?: string; labels?: string };
   /** No log lines (the counts are in `dropped`), e.g. when scoring many volumes. */
@@ -59,7 +66,7 @@ export interface ProposeDetail {
   measures: MeasureResult;
   /** Component label of each ROI, in ROI order (ROI id k ↔ componentLabels[k − 1]). */
   componentLabels: number[];
-  dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number; particleNeck: number };
+  dropped: { belowResolution: number; beyondTop: number; lowConfidence: number; interParticleGap: number; particleNeck: number; unverified: number };
   /** The instance test's verdict on every crack component (empty without particle instances); dropped when `gap` and its neck ratio < `gaps.maxNeckRatio`. */
   gapVerdicts: GapVerdict[];
   /** The neck test's verdict on every crack component that has voxels. */
@@ -121,6 +128,23 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     candidates = candidates.filter((m) => !neckLabels.has(m.label));
     say(`${neckLabels.size} crack components dropped: seams in the neck between two touching particles (dropNecks)`);
   }
+  let unverified = 0;
+  if (opts.verifier && candidates.some((m) => m.class === 'crack')) {
+    const v = opts.verifier;
+    const need = featureNeeds(v);
+    if (need.intensity && !opts.intensity) throw new NanoroiError('E_ARGS', `the crack verifier of model "${v.model.name}" needs the grey volume (--volume)`);
+    if (need.probabilities && !opts.probabilities) throw new NanoroiError('E_ARGS', `the crack verifier of model "${v.model.name}" needs the model's probabilities (--probabilities)`);
+    const rows = crackFeatures({ labels: labels.data, comps: components.labels, shape, measures: candidates, necks: neckVerdicts, intensity: opts.intensity?.data });
+    candidates = candidates.filter((m) => {
+      const row = rows.get(m.label);
+      if (!row) return true;
+      m.verifierProbability = verifyProbability(v, row);
+      if (m.verifierProbability >= v.threshold) return true;
+      unverified++;
+      return false;
+    });
+    if (unverified > 0) say(`${unverified} crack components dropped: the crack verifier of model "${v.model.name}" gives them under ${v.threshold} probability of being real`);
+  }
   const ranked = rankRois(candidates, spacing_um, opts);
   const meanVox = Math.cbrt(spacing_um[0] * spacing_um[1] * spacing_um[2]);
   const file = parseRoiFile(
@@ -141,7 +165,7 @@ export async function proposeRoisDetailed(labelsIn: Volume, opts: ProposeOptions
     },
     'rois',
   );
-  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: { ...ranked.dropped, interParticleGap: opts.keepGaps ? 0 : gapLabels.size, particleNeck: opts.dropNecks ? neckLabels.size : 0 }, gapVerdicts, neckVerdicts };
+  return { file, components, instances, measures, componentLabels: ranked.componentLabels, dropped: { ...ranked.dropped, interParticleGap: opts.keepGaps ? 0 : gapLabels.size, particleNeck: opts.dropNecks ? neckLabels.size : 0, unverified }, gapVerdicts, neckVerdicts };
 }
 
 /** Propose ROIs from a label volume; the result is validated against the ROI file schema. */

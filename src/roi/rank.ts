@@ -212,6 +212,7 @@ export function rankRois(measures: ComponentMeasure[], spacing_um: [number, numb
           (m.crack.reachesSurface ? ', open to the particle surface' : ', closed inside the particle'),
       );
       if (m.crack.branches > 1) reasons.push(`network of ${m.crack.branches} branches: intersecting cracks joined in one piece`);
+      if (m.verifierProbability !== undefined) reasons.push(`crack verifier: ${r6(m.verifierProbability).toFixed(2)} probability of a real crack`);
     }
     const sizeVal = m.class === 'crack' ? m.crack!.length_um : m.equivalentDiameter_um;
     const minSize = m.class === 'crack' ? minCrack : minPore;
