@@ -1,5 +1,7 @@
 /** Reading inputs with one clear error for the usual ways a path can be wrong. */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NanoroiError } from './errors.js';
 import { parseJsonText } from './schema.js';
 
@@ -22,4 +24,14 @@ export async function readInputFile(file: string): Promise<Buffer> {
 export async function readJsonFile(file: string): Promise<unknown> {
   const buf = await readInputFile(file);
   return parseJsonText(buf.toString('utf8'), file);
+}
+
+/** The nanoroi package folder (where models/ and training/ live). */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'models'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
 }

@@ -66,6 +66,8 @@ export const PipelineConfigSchema = z
         maxFov_um: z.number().positive().default(20),
         /** Ranking weights over the defaults (src/roi/rank.ts DEFAULT_WEIGHTS), e.g. { "confidence": 1 }. */
         weights: RankWeightsSchema.optional(),
+        /** Run the segmentation model's crack verifier (models/NAME.verifier.json beside the model) when it has one. */
+        verifier: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

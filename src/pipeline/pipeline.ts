@@ -198,9 +198,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
   });
 
   const pr = cfg.propose;
+  // The model's own crack verifier, when it ships one (never for classical labels).
+  const { verifierBeside } = await import('../roi/propose-files.js');
+  const verifierFile = useModel && pr.verifier ? await verifierBeside(modelPath) : null;
   stages.push({
     name: 'propose',
-    inputs: [...(useModel ? ['labels.nrrd', volume, 'confidence.nrrd'] : ['labels.nrrd', volume]), ...(cfg.resolution.enabled ? ['resolution.json'] : [])],
+    inputs: [...(useModel ? ['labels.nrrd', volume, 'confidence.nrrd'] : ['labels.nrrd', volume]), ...(cfg.resolution.enabled ? ['resolution.json'] : []), ...(verifierFile ? [verifierFile] : [])],
     params: pr,
     outputs: ['rois.json', 'rois.csv'],
     run: async (ctx) => {
@@ -218,11 +221,12 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         out: ctx.out('rois.json'),
         csv: ctx.out('rois.csv'),
         images: ctx.out('roi-images'),
+        verifier: verifierFile ?? 'none',
         options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um, ...(pr.weights ? { weights: pr.weights } : {}) },
       });
       const cracks = d.file.rois.filter((r) => r.class === 'crack').length;
       const seams = d.dropped.interParticleGap + d.dropped.particleNeck;
-      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites${resolution_um ? ` (the measured ${(resolution_um * 1000).toFixed(0)} nm resolution sets the smallest)` : ''}${seams ? `; ${seams} "cracks" between touching particles dropped` : ''}`);
+      log(`propose: ${d.file.rois.length} ROIs (${d.file.rois.length - cracks} micropores, ${cracks} cracks) in ${d.file.sites.length} sites${resolution_um ? ` (the measured ${(resolution_um * 1000).toFixed(0)} nm resolution sets the smallest)` : ''}${seams ? `; ${seams} "cracks" between touching particles dropped` : ''}${d.dropped.unverified ? `; ${d.dropped.unverified} cracks the model's verifier rejects dropped` : ''}`);
       return { rois: d.file.rois.length, micropores: d.file.rois.length - cracks, cracks, sites: d.file.sites.length, dropped: d.dropped };
     },
   });

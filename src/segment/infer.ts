@@ -14,7 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { NanoroiError } from '../core/errors.js';
-import { readInputFile } from '../core/fsutil.js';
+import { packageRoot, readInputFile } from '../core/fsutil.js';
 import { Progress } from '../core/progress.js';
 import type { Vec3, Volume } from '../core/volume.js';
 import { applyWindow, intensityWindow, type IntensityWindow } from './normalize.js';
@@ -197,15 +197,7 @@ export function windowCount(shape: Vec3, win: Vec3, overlap: number, tta: boolea
   return windowStarts(shape[0], win[0], overlap).length * windowStarts(shape[1], win[1], overlap).length * windowStarts(shape[2], win[2], overlap).length * (tta ? 8 : 1);
 }
 
-/** The nanoroi package folder (where models/ and training/ live). */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'models'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
+export { packageRoot };
 
 export function defaultModelPath(): string {
   return path.join(packageRoot(), 'models', 'bundled.onnx');

@@ -22,8 +22,17 @@ export interface HeldOutScore {
    * ROIs proposed from the labels (`nanoroi propose` defaults, the volume's measured resolution) against
    * the planted features (issue 7: `scoreRois`); counts, pooled over samples in the mean.
    */
-  rois?: { micropore: RoiCounts; crack: RoiCounts; best?: BestRois[]; byConfidence?: { micropore: ConfidenceBin[]; crack: ConfidenceBin[] } };
+  rois?: RoiScores;
+  /** The same without the model's crack verifier (roi/verify.ts), when it has one (`rois` is then with it, as `nanoroi run` proposes). */
+  roisWithoutVerifier?: RoiScores;
   seconds: number;
+}
+
+export interface RoiScores {
+  micropore: RoiCounts;
+  crack: RoiCounts;
+  best?: BestRois[];
+  byConfidence?: { micropore: ConfidenceBin[]; crack: ConfidenceBin[] };
 }
 
 /** ROI counts of one class: ROIs, those on a planted feature, planted features counted, found. */
@@ -162,7 +171,8 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
       crack: { recall: m((s) => s.objects.crack.recall), precision: m((s) => s.objects.crack.precision), f1: m((s) => s.objects.crack.f1) },
     },
     ...pooledLarge(scores),
-    ...pooledRois(scores),
+    ...(pooledRois(scores) ? { rois: pooledRois(scores) } : {}),
+    ...(pooledRois(scores, 'roisWithoutVerifier') ? { roisWithoutVerifier: pooledRois(scores, 'roisWithoutVerifier') } : {}),
     seconds: scores.reduce((a, s) => a + s.seconds, 0) / Math.max(1, scores.length),
   };
 }
@@ -180,20 +190,20 @@ function poolBins<T extends object>(lists: (T[] | undefined)[], keys: (keyof T)[
   });
 }
 
-function pooledRois(scores: HeldOutScore[]): Pick<HeldOutScore, 'rois'> {
-  if (!scores.length || !scores.every((s) => s.rois)) return {};
+function pooledRois(scores: HeldOutScore[], key: 'rois' | 'roisWithoutVerifier' = 'rois'): RoiScores | undefined {
+  if (!scores.length || !scores.every((s) => s[key])) return undefined;
   const sum = (cls: 'micropore' | 'crack'): RoiCounts => {
     const c: RoiCounts = { rois: 0, onPlanted: 0, planted: 0, found: 0 };
-    for (const s of scores) for (const k of ['rois', 'onPlanted', 'planted', 'found'] as const) c[k] += s.rois![cls][k];
-    const byAperture = poolBins(scores.map((s) => s.rois![cls].byAperture), ['planted', 'found']);
+    for (const s of scores) for (const k of ['rois', 'onPlanted', 'planted', 'found'] as const) c[k] += s[key]![cls][k];
+    const byAperture = poolBins(scores.map((s) => s[key]![cls].byAperture), ['planted', 'found']);
     if (byAperture) c.byAperture = byAperture;
     return c;
   };
   // The best n ROIs of every volume, and reliability by confidence bin (the model's ROIs only).
-  const best = poolBins(scores.map((s) => s.rois!.best), ['rois', 'onPlanted']);
-  const mp = poolBins(scores.map((s) => s.rois!.byConfidence?.micropore), ['rois', 'onPlanted']);
-  const cr = poolBins(scores.map((s) => s.rois!.byConfidence?.crack), ['rois', 'onPlanted']);
-  return { rois: { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}), ...(mp && cr ? { byConfidence: { micropore: mp, crack: cr } } : {}) } };
+  const best = poolBins(scores.map((s) => s[key]!.best), ['rois', 'onPlanted']);
+  const mp = poolBins(scores.map((s) => s[key]!.byConfidence?.micropore), ['rois', 'onPlanted']);
+  const cr = poolBins(scores.map((s) => s[key]!.byConfidence?.crack), ['rois', 'onPlanted']);
+  return { micropore: sum('micropore'), crack: sum('crack'), ...(best ? { best } : {}), ...(mp && cr ? { byConfidence: { micropore: mp, crack: cr } } : {}) };
 }
 
 function pooledLarge(scores: HeldOutScore[]): Pick<HeldOutScore, 'poresOver300nm'> {
@@ -311,7 +321,8 @@ function setTable(set: HeldOutSet): string[] {
       '',
       '| method | micropore ROIs R / P | crack ROIs R / P |',
       '|---|---|---|',
-      rrow('U-Net (this model)', set.mean.model),
+      rrow(set.mean.model.roisWithoutVerifier ? 'U-Net (this model) with its crack verifier' : 'U-Net (this model)', set.mean.model),
+      ...(set.mean.model.roisWithoutVerifier ? [rrow('U-Net without the verifier', { ...set.mean.model, rois: set.mean.model.roisWithoutVerifier })] : []),
       rrow('classical baseline', set.mean.classical),
       '',
     );

@@ -18,6 +18,7 @@ import type { TruthFeatureLike } from '../roi/score.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
 import { exportOnnx } from './onnx-export.js';
 import { packageRoot } from './infer.js';
+import type { Verifier } from '../roi/verify.js';
 import { hardwareSummary, parseTrainConfig, trainModel, type TrainConfig, type TrainResult } from './train.js';
 
 export interface RunTrainingOptions {
@@ -83,6 +84,11 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
   const { measureTrustedResolution } = await import('../recon/resolution.js');
   const { proposeRoisDetailed } = await import('../roi/propose.js');
   const { scoreRois } = await import('../roi/score.js');
+  const { verifierBeside, loadVerifier } = await import('../roi/propose-files.js');
+  // The model's crack verifier, as `nanoroi run` uses it (only when fitted on this very file).
+  const verifierFile = await verifierBeside(onnxFile);
+  const verifier = verifierFile ? await loadVerifier(verifierFile) : undefined;
+  if (verifierFile) log(`ROIs scored with and without the crack verifier ${path.basename(verifierFile)}`);
   const out: HeldOutSample[] = [];
   for (const ref of refs) {
     const s = await loadSample(ref);
@@ -97,9 +103,9 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     } catch {
       resolution_um = undefined; // no straight, clean edge: the default floors
     }
-    const roiCounts = async (labels: Volume<Uint8Array>, confidence?: Float32Array): Promise<HeldOutScore['rois']> => {
+    const roiCounts = async (labels: Volume<Uint8Array>, confidence?: Float32Array, v?: Verifier): Promise<HeldOutScore['rois']> => {
       if (!truthJson?.features) return undefined;
-      const d = await proposeRoisDetailed(labels, { intensity: s.image, probabilities: confidence ? { data: confidence, classes: 1 } : undefined, resolution_um, threads: 0, quiet: true });
+      const d = await proposeRoisDetailed(labels, { intensity: s.image, probabilities: confidence ? { data: confidence, classes: 1 } : undefined, resolution_um, threads: 0, quiet: true, verifier: v });
       const sc = scoreRois(d.file, truthJson.features);
       const pick = (c: 'micropore' | 'crack') => ({ rois: sc[c].rois, onPlanted: sc[c].onPlanted, planted: sc[c].planted, found: sc[c].found });
       return { micropore: pick('micropore'), crack: { ...pick('crack'), byAperture: sc.crack.byAperture }, best: sc.best, ...(confidence ? { byConfidence: sc.byConfidence } : {}) };
@@ -108,8 +114,10 @@ async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<Hel
     const m = await segmentWithModel(s.image, { model: onnxFile, quiet: true, probabilities: true, postprocess: { fovRadius_um: fov } });
     const modelReport = evaluate(m.labels, s.labels, opts);
     const modelScore = scoreFromReport(modelReport, (performance.now() - t) / 1000);
-    const mr = await roiCounts(m.labels, predictedClassConfidence(m.labels.data, m.probabilities!));
+    const conf = predictedClassConfidence(m.labels.data, m.probabilities!);
+    const mr = await roiCounts(m.labels, conf, verifier);
     if (mr) modelScore.rois = mr;
+    if (mr && verifier) modelScore.roisWithoutVerifier = await roiCounts(m.labels, conf);
     t = performance.now();
     let classical = null;
     try {

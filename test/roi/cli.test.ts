@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { run } from '../../src/cli/main.js';
@@ -55,5 +55,24 @@ describe('nanoroi propose', () => {
     const rf = parseRoiFile(JSON.parse(readFileSync(res, 'utf8')));
     expect(rf.rois.map((r) => r.class)).toEqual(['crack']);
     expect(rf.source.resolution_um).toBe(0.6);
+
+    // --verifier FILE: a crack verifier that rejects every crack (p = sigmoid(−5) for any row) drops it.
+    const vfile = path.join(dir, 'v.verifier.json');
+    const verifier = { schemaVersion: 1, kind: 'logistic', class: 'crack', model: { name: 'hand' }, features: ['logVoxels'], mean: [0], scale: [1], weights: [0], bias: -5, threshold: 0.5 };
+    writeFileSync(vfile, JSON.stringify(verifier));
+    const vo = path.join(dir, 'v.json');
+    expect(await run(['propose', labels, '--out', vo, '--verifier', vfile, '-q'])).toBe(0);
+    expect(parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.map((r) => r.class)).toEqual(['micropore']);
+    // auto (the default) finds no verifier for labels no model made; none turns it off.
+    for (const v of ['auto', 'none']) {
+      expect(await run(['propose', labels, '--out', vo, '--verifier', v, '-q'])).toBe(0);
+      expect(parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.map((r) => r.class).sort()).toEqual(['crack', 'micropore']);
+    }
+    // A broken or missing verifier file: one error, exit 2, nothing written.
+    writeFileSync(vfile, JSON.stringify({ ...verifier, weights: [1, 2] }));
+    for (const v of [vfile, path.join(dir, 'nosuch.json')]) {
+      expect(await run(['propose', labels, '--out', bad, '--verifier', v, '-q'])).toBe(2);
+      expect(existsSync(bad)).toBe(false);
+    }
   });
 });

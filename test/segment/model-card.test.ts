@@ -70,6 +70,16 @@ describe('model card scores', () => {
     const set = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: a, classical: null }, { volume: 'b', shape: [1, 1, 1], model: b, classical: null }]);
     const md = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, inference: { tta: true, window: null, postprocess: true }, scoredOn: '2 × Some CPU', data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: set, notes: [] });
     expect(md).toContain('| U-Net (this model) | 0.900 (9/10) / 0.900 (9/10) | 0.750 (3/4) / 0.500 (2/4) |');
+    // With a crack verifier: `rois` is with it, and the same without it is pooled and shown beside.
+    const av: HeldOutScore = { ...a, roisWithoutVerifier: { ...a.rois!, crack: { rois: 6, onPlanted: 1, planted: 2, found: 2 } } };
+    const bv: HeldOutScore = { ...b, roisWithoutVerifier: { ...b.rois!, crack: { rois: 2, onPlanted: 1, planted: 2, found: 2 } } };
+    expect(meanScore([av, bv]).roisWithoutVerifier!.crack).toEqual({ rois: 8, onPlanted: 2, planted: 4, found: 4 });
+    expect(meanScore([av, b]).roisWithoutVerifier).toBeUndefined();
+    const setV = heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: av, classical: null }, { volume: 'b', shape: [1, 1, 1], model: bv, classical: null }]);
+    const mdV = modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 2 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: setV, notes: [] });
+    expect(mdV).toContain('| U-Net (this model) with its crack verifier | 0.900 (9/10) / 0.900 (9/10) | 0.750 (3/4) / 0.500 (2/4) |');
+    expect(mdV).toContain('| U-Net without the verifier | 0.900 (9/10) / 0.900 (9/10) | 1.000 (4/4) / 0.250 (2/8) |');
+    expect(md).not.toContain('verifier');
     expect(md).toContain('flip test-time augmentation (8 mirrorings averaged)');
     expect(md).toContain('Scored (and timed: s / volume) on 2 × Some CPU.'); // not the training machine
     expect(md).not.toContain('worker threads');

@@ -23,6 +23,7 @@ interface Args {
   'drop-necks': boolean;
   'min-confidence'?: string;
   weights?: string;
+  verifier: string;
 }
 
 export const command: CommandModule<object, Args> = {
@@ -51,6 +52,7 @@ export const command: CommandModule<object, Args> = {
       .option('brighter', { type: 'string', default: 'LCO', choices: ['LCO', 'NCA'], describe: 'name given to the brighter particles (CT grey only hints at chemistry)' })
       .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' })
       .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' })
+      .option('verifier', { type: 'string', default: 'auto', describe: 'crack verifier: auto (the installed one fitted on the labels\' model, named in their nanoroi_model key; needs --volume and --probabilities), none, or a .verifier.json file' })
       .option('drop-necks', { type: 'boolean', default: false, describe: 'also drop "cracks" that sit in a neck of the material (thinner than it on both sides: seams between touching particles) where the watershed sees one particle; off by default, as real cracks can sit in a neck too' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
@@ -84,6 +86,7 @@ export const command: CommandModule<object, Args> = {
       probabilities: args.probabilities,
       csv: args.csv,
       images: args.images,
+      verifier: args.verifier,
       options: {
         connectivity: args.connectivity as 6 | 18 | 26,
         resolution_um: args.resolution,
@@ -104,7 +107,7 @@ export const command: CommandModule<object, Args> = {
       },
     });
     const cracks = file.rois.filter((r) => r.class === 'crack').length;
-    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.lowConfidence ? `, ${dropped.lowConfidence} below the minimum model confidence` : ''}${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}${dropped.particleNeck ? `, ${dropped.particleNeck} seams in particle necks dropped` : ''}`);
+    log(`${file.rois.length} ROIs (${cracks} cracks, ${file.rois.length - cracks} micropores) in ${file.sites.length} sites; ${dropped.belowResolution} components below the resolution dropped${dropped.lowConfidence ? `, ${dropped.lowConfidence} below the minimum model confidence` : ''}${dropped.interParticleGap ? `, ${dropped.interParticleGap} inter-particle gaps dropped` : ''}${dropped.particleNeck ? `, ${dropped.particleNeck} seams in particle necks dropped` : ''}${dropped.unverified ? `, ${dropped.unverified} cracks the verifier rejects dropped` : ''}`);
     if (file.rois[0]) log(`best: ${file.rois[0].reasons[0]} (score ${file.rois[0].score.toFixed(2)})`);
     log(`wrote ${args.out}`);
   },
