@@ -68,6 +68,8 @@ export const PipelineConfigSchema = z
         weights: RankWeightsSchema.optional(),
         /** Run the segmentation model's crack verifier (models/NAME.verifier.json beside the model) when it has one. */
         verifier: z.boolean().default(true),
+        /** Its threshold instead of the verifier's own (docs/rois.md: higher drops more false cracks and more real ones). */
+        verifierThreshold: z.number().min(0).max(1).optional(),
       })
       .strict()
       .prefault({}),

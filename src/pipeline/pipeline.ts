@@ -222,6 +222,7 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         csv: ctx.out('rois.csv'),
         images: ctx.out('roi-images'),
         verifier: verifierFile ?? 'none',
+        verifierThreshold: pr.verifierThreshold,
         options: { top: pr.top, targetDepth_um: pr.targetDepth_um, maxDepth_um: pr.maxDepth_um, maxFov_um: pr.maxFov_um, resolution_um, ...(pr.weights ? { weights: pr.weights } : {}) },
       });
       const cracks = d.file.rois.filter((r) => r.class === 'crack').length;

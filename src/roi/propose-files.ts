@@ -26,6 +26,8 @@ export interface ProposeFilesRequest {
    * labels' `nanoroi_model` key, when there is one and its inputs are given; 'none' (default).
    */
   verifier?: string;
+  /** Drop cracks below this verifier probability instead of the verifier's own threshold (higher: fewer false cracks, more real ones lost). */
+  verifierThreshold?: number;
   options?: Omit<ProposeOptions, 'intensity' | 'probabilities' | 'sourceFiles' | 'verifier'>;
 }
 
@@ -93,6 +95,10 @@ export async function proposeFiles(req: ProposeFilesRequest): Promise<ProposeDet
       }
     }
   } else if (req.verifier && req.verifier !== 'none') verifier = await loadVerifier(req.verifier);
+  if (req.verifierThreshold !== undefined) {
+    if (!(req.verifierThreshold >= 0 && req.verifierThreshold <= 1)) throw new NanoroiError('E_ARGS', `the verifier threshold must lie in [0, 1], got ${req.verifierThreshold}`);
+    if (verifier) verifier = { ...verifier, threshold: req.verifierThreshold };
+  }
   const detail = await proposeRoisDetailed(labels, {
     ...req.options,
     verifier,

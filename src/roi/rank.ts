@@ -226,8 +226,10 @@ export function rankRois(measures: ComponentMeasure[], spacing_um: [number, numb
     if (m.touchesBorder) reasons.push('cut by the edge of the scan: its size is a lower bound');
     let num = w.class * classValue[m.class] + w.size * fSize + w.access * fAccess + w.isolation * fIso;
     let den = w.class + w.size + w.access + w.isolation;
-    if (conf !== undefined) {
-      num += w.confidence * conf;
+    // A crack's verifier probability (fitted against truth on the model's own labels) stands in for its mean confidence.
+    const trust = m.verifierProbability !== undefined ? r6(m.verifierProbability) : conf;
+    if (trust !== undefined) {
+      num += w.confidence * trust;
       den += w.confidence;
     }
     const score = den > 0 ? num / den : 0;

@@ -63,6 +63,11 @@ describe('nanoroi propose', () => {
     const vo = path.join(dir, 'v.json');
     expect(await run(['propose', labels, '--out', vo, '--verifier', vfile, '-q'])).toBe(0);
     expect(parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.map((r) => r.class)).toEqual(['micropore']);
+    // --verifier-threshold overrides the file's: at 0 nothing is dropped; outside [0, 1] is an error.
+    expect(await run(['propose', labels, '--out', vo, '--verifier', vfile, '--verifier-threshold', '0', '-q'])).toBe(0);
+    expect(parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.map((r) => r.class).sort()).toEqual(['crack', 'micropore']);
+    expect(await run(['propose', labels, '--out', bad, '--verifier', vfile, '--verifier-threshold', '1.5', '-q'])).toBe(2);
+    expect(existsSync(bad)).toBe(false);
     // auto (the default) finds no verifier for labels no model made; none turns it off.
     for (const v of ['auto', 'none']) {
       expect(await run(['propose', labels, '--out', vo, '--verifier', v, '-q'])).toBe(0);

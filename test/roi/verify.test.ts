@@ -137,6 +137,13 @@ describe('propose with a verifier', () => {
     expect(det.dropped.unverified).toBe(1);
     expect(cracks[0].centroid_vox!.x).toBeCloseTo(20, 0);
     expect(cracks[0].reasons).toContain('crack verifier: 0.88 probability of a real crack');
+    // Its probability stands in for the crack's mean confidence in the score: with only the
+    // confidence weight, the score is sigmoid(2), not the model's 0.9.
+    const probs = new Float32Array(b.d.length).fill(0.9);
+    const only = await proposeRoisDetailed(b.labels, { threads: 0, intensity: b.intensity, verifier: v, probabilities: { data: probs, classes: 1 }, weights: { class: 0, size: 0, access: 0, isolation: 0, confidence: 1 } });
+    const c = only.file.rois.find((r) => r.class === 'crack')!;
+    expect(c.meanConfidence).toBeCloseTo(0.9, 6);
+    expect(c.score).toBeCloseTo(1 / (1 + Math.exp(-2)), 5);
     // A verifier that reads grey values needs the grey volume.
     const grey = parseVerifier({ ...v, features: ['greyContrast'] });
     await expect(proposeRoisDetailed(b.labels, { threads: 0, verifier: grey })).rejects.toThrow(/needs the grey volume/);

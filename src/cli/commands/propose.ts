@@ -24,6 +24,7 @@ interface Args {
   'min-confidence'?: string;
   weights?: string;
   verifier: string;
+  'verifier-threshold'?: number;
 }
 
 export const command: CommandModule<object, Args> = {
@@ -53,6 +54,7 @@ export const command: CommandModule<object, Args> = {
       .option('watershed', { type: 'boolean', default: true, describe: 'split particles to find each ROI\'s host (--no-watershed skips it)' })
       .option('keep-gaps', { type: 'boolean', default: false, describe: 'keep "cracks" that are gaps between two touching particles (a different particle on each side); dropped by default' })
       .option('verifier', { type: 'string', default: 'auto', describe: 'crack verifier: auto (the installed one fitted on the labels\' model, named in their nanoroi_model key; needs --volume and --probabilities), none, or a .verifier.json file' })
+      .option('verifier-threshold', { type: 'number', describe: 'drop cracks the verifier gives less than this probability of being real (default: the verifier\'s own, chosen to keep 99 % of real cracks; docs/rois.md has the trade)' })
       .option('drop-necks', { type: 'boolean', default: false, describe: 'also drop "cracks" that sit in a neck of the material (thinner than it on both sides: seams between touching particles) where the watershed sees one particle; off by default, as real cracks can sit in a neck too' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
@@ -87,6 +89,7 @@ export const command: CommandModule<object, Args> = {
       csv: args.csv,
       images: args.images,
       verifier: args.verifier,
+      verifierThreshold: args['verifier-threshold'],
       options: {
         connectivity: args.connectivity as 6 | 18 | 26,
         resolution_um: args.resolution,
