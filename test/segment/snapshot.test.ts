@@ -183,4 +183,25 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
     // The fine-tuning weights ship beside it.
     expect(existsSync(path.join(root, `models/${model}.tfjs/model.json`))).toBe(true);
   });
+
+  it('ships with its crack verifier, fitted on this very file, and the card scores ROIs with and without it', async () => {
+    const { parseVerifier } = await import('../../src/roi/verify.js');
+    const { verifierBeside } = await import('../../src/roi/propose-files.js');
+    const onnx = path.join(root, `models/${model}.onnx`);
+    const card = JSON.parse(await fs.readFile(path.join(root, `models/${model}.card.json`), 'utf8'));
+    const file = path.join(root, `models/${model}.verifier.json`);
+    const v = parseVerifier(JSON.parse(await fs.readFile(file, 'utf8')), file);
+    expect(v.model).toEqual({ name: stage2, onnxSha256: card.files.onnxSha256 });
+    expect(await verifierBeside(onnx)).toBe(file);
+    // Chosen on the selection volumes, never the held-out sets; cross-validated, it keeps ≥ 99 % of right crack ROIs.
+    const fit = v.fit as { datasets: string[]; keep: number; crossValidated: { dataset: string; right: number; keptRight: number }[] };
+    expect(fit.datasets.some((d) => d.startsWith('heldout'))).toBe(false);
+    expect(fit.keep).toBe(0.99);
+    const all = fit.crossValidated.find((c) => c.dataset === '(all)')!;
+    expect(all.keptRight / all.right).toBeGreaterThanOrEqual(0.99);
+    const withV = card.heldOut.mean.model.rois, without = card.heldOut.mean.model.roisWithoutVerifier;
+    expect(without).toBeDefined();
+    expect(withV.crack.rois).toBeLessThanOrEqual(without.crack.rois);
+    expect(withV.micropore).toEqual(without.micropore);
+  });
 });
