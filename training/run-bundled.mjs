@@ -4,7 +4,7 @@
 //     1. training/capacity.json — 120 epochs on 32³ patches of train-small from scratch (out/train/capacity/);
 //     2. training/capacity-mixed.json — fine-tunes 1 on 48³ patches of train-small + train-wide +
 //        train-large for 40 epochs and exports models/bundled.onnx with its card;
-//   models/fast.onnx (`--model fast`: 332 k parameters, half the inference time):
+//   models/fast.onnx (`--model fast`: 332 k parameters, about ¾ of the inference time):
 //     3. training/bundled.json — 100 epochs on 32³ patches of train-small from scratch (out/train/bundled/);
 //     4. training/bundled-context.json — fine-tunes 3 on 48³ patches and exports models/fast.onnx with its card.
 // Then each model's crack verifier (src/roi/verify.ts): when models/NAME.verifier.json is missing or

@@ -187,7 +187,7 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
       const { segmentWithModel, predictedClassConfidence } = await import('../segment/infer.js');
       const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true, postprocess: { fovRadius_um: fov } });
       const conf = predictedClassConfidence(r.labels.data, r.probabilities!);
-      await writeVolume(ctx.out('labels.nrrd'), r.labels, { gzip: true, content, keyValues: { nanoroi_model: r.info.modelName } });
+      await writeVolume(ctx.out('labels.nrrd'), r.labels, { gzip: true, content, keyValues: { nanoroi_model: r.info.modelName, nanoroi_model_sha256: r.info.modelSha256 } });
       await writeVolume(ctx.out('confidence.nrrd'), { ...r.labels, data: conf }, { gzip: true, content: 'nanoroi model confidence of the predicted class' });
       const card = existsSync(modelPath.replace(/\.onnx$/, '.card.json')) ? await readJsonFile(modelPath.replace(/\.onnx$/, '.card.json')) : undefined;
       const seconds = (performance.now() - t0) / 1000;

@@ -294,6 +294,7 @@ function summarySection(run: RunData, warnings: string[]): string {
       count('belowResolution') ? `${count('belowResolution')} below the resolution` : '',
       count('interParticleGap') + count('particleNeck') ? `${count('interParticleGap') + count('particleNeck')} "cracks" between touching particles` : '',
       count('lowConfidence') ? `${count('lowConfidence')} below the confidence floor` : '',
+      count('unverified') ? `${count('unverified')} "crack${count('unverified') === 1 ? '' : 's'}" the crack verifier rejects` : '',
     ].filter(Boolean);
     if (left.length) d += `; left out: ${left.join(', ')}`;
     cards.push(card('found', `${mp} micropore${mp === 1 ? '' : 's'}, ${cr} crack${cr === 1 ? '' : 's'}`, d));

@@ -84,8 +84,11 @@ export async function proposeFiles(req: ProposeFilesRequest): Promise<ProposeDet
   let verifier: Verifier | undefined;
   if (req.verifier === 'auto') {
     const model = loaded.meta.keyValues?.nanoroi_model;
+    const sha = loaded.meta.keyValues?.nanoroi_model_sha256;
     const found = model ? await installedVerifierFor(model) : null;
-    if (found) {
+    if (found && sha && found.verifier.model.onnxSha256 && sha !== found.verifier.model.onnxSha256) {
+      log(`the crack verifier ${path.basename(found.file)} is not used: it was fitted on another version of model "${model}" than the one that made these labels`);
+    } else if (found) {
       const need = featureNeeds(found.verifier);
       const missing = [need.intensity && !intensity ? 'the grey volume (--volume)' : '', need.probabilities && !probabilities ? "the model's probabilities (--probabilities)" : ''].filter(Boolean);
       if (missing.length) log(`the crack verifier of model "${model}" (${path.basename(found.file)}) is not used: it needs ${missing.join(' and ')}`);

@@ -11,6 +11,7 @@
  */
 import * as path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { NanoroiError } from '../core/errors.js';
@@ -223,6 +224,8 @@ export function resolveModelPath(model?: string): string {
 
 export interface OnnxModel {
   file: string;
+  /** SHA-256 of the ONNX file (hex): which model version made a label volume (its `nanoroi_model_sha256`). */
+  sha256: string;
   meta: OnnxMeta;
   predict: WindowPredictor;
   release: () => Promise<void>;
@@ -261,7 +264,7 @@ export async function openOnnxModel(file: string, threads = availableParallelism
     t.dispose?.();
     return data;
   };
-  return { file, meta, predict, release: () => session.release() };
+  return { file, sha256: createHash('sha256').update(bytes).digest('hex'), meta, predict, release: () => session.release() };
 }
 
 /**
@@ -296,6 +299,7 @@ export interface SegmentOptions {
 export interface SegmentInfo {
   model: string;
   modelName: string;
+  modelSha256: string;
   window: Vec3;
   overlap: number;
   tta: boolean;
@@ -338,7 +342,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     return {
       labels,
       probabilities: r.probabilities,
-      info: { model: file, modelName: m.meta.name, window: win, overlap, tta, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts, ...(pp ? { postprocess: pp } : {}) },
+      info: { model: file, modelName: m.meta.name, modelSha256: m.sha256, window: win, overlap, tta, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts, ...(pp ? { postprocess: pp } : {}) },
     };
   } finally {
     await m.release();

@@ -182,7 +182,7 @@ export async function makeRunFolder(dir: string, opts: { size?: number; voxel_um
     ),
   };
   // The propose stage records what it left out.
-  manifest.stages.propose.summary = { rois: rois.rois.length, dropped: { belowResolution: 3, beyondTop: 0, lowConfidence: 0, interParticleGap: 1, particleNeck: 1 } } as never;
+  manifest.stages.propose.summary = { rois: rois.rois.length, dropped: { belowResolution: 3, beyondTop: 0, lowConfidence: 0, interParticleGap: 1, particleNeck: 1, unverified: 4 } } as never;
   ManifestSchema.parse(manifest);
   json(path.join(dir, 'manifest.json'), manifest);
   return { dir, rois, recipe, truthLabels: ph.labels, labels, flipped, stages };

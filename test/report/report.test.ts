@@ -192,7 +192,7 @@ describe('report of a run folder', () => {
     expect(html).toContain(`<strong>Total ${formatDuration(fx.recipe.totalTime_s)}</strong> of a 2h00m budget`);
     expect(html).toContain(`${((100 * fx.recipe.totalTime_s) / 7200).toFixed(0)} %`);
     expect(html).toMatch(/planted features found/);
-    expect(html).toContain('left out: 3 below the resolution, 2 "cracks" between touching particles');
+    expect(html).toContain('left out: 3 below the resolution, 2 "cracks" between touching particles, 4 "cracks" the crack verifier rejects');
     // sample/geometry.json of the fixture: 180 views of 2°, DSO 400 µm, DSD 40 mm.
     expect(html).toContain('<strong>Scan:</strong> 180 projections of 2°, source–axis 400 µm, source–detector 40 mm (magnification 100×), detector 64×64 px of 55 µm.');
   });

@@ -73,6 +73,23 @@ describe('nanoroi propose', () => {
       expect(await run(['propose', labels, '--out', vo, '--verifier', v, '-q'])).toBe(0);
       expect(parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.map((r) => r.class).sort()).toEqual(['crack', 'micropore']);
     }
+    // auto with labels a shipped model made: its verifier runs (reasons quote it) when the labels'
+    // model hash is the verifier's and the grey volume and probabilities are given; not otherwise.
+    const shipped = JSON.parse(readFileSync(path.join(__dirname, '../../models/bundled.verifier.json'), 'utf8'));
+    const greyOk = path.join(dir, 'grey-ok.nrrd');
+    await writeVolume(greyOk, makeVolume(Float32Array.from(d, (x) => (x === 1 ? 1 : x === 0 ? 0 : 0.3)), shape, [0.05, 0.05, 0.05]));
+    const probs = path.join(dir, 'probs.nrrd');
+    await writeVolume(probs, makeVolume(new Float32Array(d.length).fill(0.9), shape, [0.05, 0.05, 0.05]));
+    const crackReasons = async (sha: string, extra: string[]) => {
+      const lab = path.join(dir, `labels-${sha.slice(0, 4)}.nrrd`);
+      await writeVolume(lab, makeVolume(d, shape, [0.05, 0.05, 0.05]), { keyValues: { nanoroi_model: shipped.model.name, nanoroi_model_sha256: sha } });
+      expect(await run(['propose', lab, '--out', vo, '--volume', greyOk, ...extra, '-q'])).toBe(0);
+      return parseRoiFile(JSON.parse(readFileSync(vo, 'utf8'))).rois.filter((r) => r.class === 'crack').flatMap((r) => r.reasons);
+    };
+    const withV = await crackReasons(shipped.model.onnxSha256, ['--probabilities', probs, '--verifier-threshold', '0']);
+    expect(withV.some((t) => /^crack verifier: \d\.\d\d probability of a real crack$/.test(t))).toBe(true);
+    expect((await crackReasons('0'.repeat(64), ['--probabilities', probs, '--verifier-threshold', '0'])).some((t) => t.startsWith('crack verifier'))).toBe(false);
+    expect((await crackReasons(shipped.model.onnxSha256, [])).some((t) => t.startsWith('crack verifier'))).toBe(false);
     // A broken or missing verifier file: one error, exit 2, nothing written.
     writeFileSync(vfile, JSON.stringify({ ...verifier, weights: [1, 2] }));
     for (const v of [vfile, path.join(dir, 'nosuch.json')]) {

@@ -56,7 +56,7 @@ export const command: CommandModule<object, SegmentArgs> = {
     }
     const { segmentWithModel, predictedClassConfidence } = await import('../../segment/infer.js');
     const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? { fovRadius_um: fov } : false });
-    const kv = { nanoroi_model: r.info.modelName, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
+    const kv = { nanoroi_model: r.info.modelName, nanoroi_model_sha256: r.info.modelSha256, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
     if (args.probabilities) {
       const stem = args.probabilities.replace(/\.(nrrd|nhdr|tif|tiff)$/i, '');
       const ext = /\.(tif|tiff)$/i.test(args.probabilities) ? '.tif' : '.nrrd';
