@@ -49,8 +49,9 @@ export interface ProposeOptions extends RankOptions {
   necks?: NeckOptions;
   /**
    * A crack verifier fitted on the labels of the model that made these labels (verify.ts): crack
-   * components it gives a probability below its threshold are dropped, the others carry the
-   * probability in their reasons. Never for truth labels or another model's labels.
+   * components it gives a probability below its threshold are dropped; for the others the
+   * probability stands in for the mean confidence in the ranking score and is quoted in the
+   * reasons. Never for truth labels or another model's labels.
    */
   verifier?: Verifier;
   /** File names recorded in `source`. */
