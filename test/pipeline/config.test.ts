@@ -25,6 +25,16 @@ describe('pipeline config: propose.weights', () => {
     expect((await buildStages(classical, '/tmp/nanoroi-config-test', '/tmp')).find((s) => s.name === 'segment')!.outputs).not.toContain('confidence.nrrd');
   });
 
+  it('propose runs the model\'s own crack verifier (an input of the stage), none for classical labels or when turned off', async () => {
+    const verifierOf = async (cfg: object) => (await buildStages(parsePipelineConfig({ input: { volume: 'v.nrrd' }, ...cfg }), '/tmp/nanoroi-config-test', '/tmp')).find((s) => s.name === 'propose')!.inputs.filter((f) => f.endsWith('.verifier.json'));
+    expect((await verifierOf({ segment: { model: 'bundled' } })).map((f) => f.split('/').slice(-2).join('/'))).toEqual(['models/bundled.verifier.json']);
+    expect((await verifierOf({ segment: { model: 'fast' } })).map((f) => f.split('/').slice(-2).join('/'))).toEqual(['models/fast.verifier.json']);
+    expect(await verifierOf({ segment: { method: 'classical' } })).toEqual([]);
+    expect(await verifierOf({ segment: { model: 'bundled' }, propose: { verifier: false } })).toEqual([]);
+    expect(parsePipelineConfig({}).propose.verifier).toBe(true);
+    expect(() => parsePipelineConfig({ propose: { verifierThreshold: 1.5 } })).toThrow(/verifierThreshold/);
+  });
+
   it('rejects unknown or negative weights with one clear message', () => {
     expect(() => parsePipelineConfig({ propose: { weights: { depth: 1 } } })).toThrow(/depth/);
     expect(() => parsePipelineConfig({ propose: { weights: { confidence: -1 } } })).toThrow(/confidence/);
