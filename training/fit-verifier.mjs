@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist/src', p));
-const { fitLogistic, verifyProbability, parseVerifier, CRACK_FEATURES, VERIFIER_SCHEMA_VERSION } = await dist('roi/verify.js');
+const { fitLogistic, verifyProbability, parseVerifier, rocAuc: auc, thresholdKeeping, CRACK_FEATURES, VERIFIER_SCHEMA_VERSION } = await dist('roi/verify.js');
 const { writeFileAtomic } = await dist('core/atomic.js');
 
 const { values } = parseArgs({
@@ -59,22 +59,9 @@ for (const g of groups) {
     if (group(r.volume) === g) cv[i] = verifyProbability(asVerifier(w, 0), X[i]);
   });
 }
-// AUC of the cross-validated probabilities (rank statistic).
-const auc = (p, t) => {
-  const idx = [...p.keys()].sort((a, b) => p[a] - p[b]);
-  let rank = 0, sumPos = 0, nPos = 0;
-  for (const i of idx) {
-    rank++;
-    if (t[i]) { sumPos += rank; nPos++; }
-  }
-  const nNeg = t.length - nPos;
-  return (sumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
-};
 const right = y.reduce((s, v) => s + v, 0);
-const rightProbs = rows.flatMap((_, i) => (y[i] ? [cv[i]] : [])).sort((a, b) => a - b);
-// The highest threshold keeping `keep` of the right ROIs: drop at most floor((1 − keep) × right) of them.
-const canDrop = Math.floor((1 - keep) * right + 1e-9);
-const threshold = canDrop > 0 ? (rightProbs[canDrop - 1] + rightProbs[canDrop]) / 2 : Math.max(0, rightProbs[0] - 1e-6);
+const rightProbs = rows.flatMap((_, i) => (y[i] ? [cv[i]] : []));
+const threshold = thresholdKeeping(rightProbs, keep);
 const r3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 console.log(`${rows.length} crack ROIs (${right} right) in ${groups.length} datasets; features: ${features.join(', ')}; l2 ${l2}`);
 console.log(`cross-validated AUC ${r3(auc(cv, y))}; threshold ${r3(threshold)} keeps ${rightProbs.filter((p) => p >= threshold).length}/${right} right ROIs`);

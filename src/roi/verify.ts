@@ -298,3 +298,36 @@ export function fitLogistic(rows: Float64Array[], truth: ArrayLike<number>, opts
   }
   return { features: names, mean, scale, weights: Array.from(w.subarray(0, d)), bias: w[d] };
 }
+
+/** Area under the ROC curve of scores `p` for labels `truth` (1 right, 0 wrong): the chance a right one outranks a wrong one, ties counting half. */
+export function rocAuc(p: ArrayLike<number>, truth: ArrayLike<number>): number {
+  const idx = Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[a] - p[b]);
+  let sumPos = 0;
+  let nPos = 0;
+  // Average ranks over ties.
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && p[idx[j + 1]] === p[idx[i]]) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (truth[idx[k]]) {
+      sumPos += rank;
+      nPos++;
+    }
+    i = j + 1;
+  }
+  const nNeg = p.length - nPos;
+  return nPos && nNeg ? (sumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg) : NaN;
+}
+
+/**
+ * The highest threshold that keeps at least `keep` of the right components, given their
+ * probabilities: at most floor((1 − keep) × n) of them fall below it; halfway between the last one
+ * dropped and the first one kept (just under the lowest when none may be dropped).
+ */
+export function thresholdKeeping(rightProbabilities: ArrayLike<number>, keep: number): number {
+  if (!(keep > 0 && keep <= 1)) throw new NanoroiError('E_ARGS', `keep must lie in (0, 1], got ${keep}`);
+  const s = Float64Array.from(rightProbabilities).sort();
+  if (s.length === 0) throw new NanoroiError('E_VALUE', 'no right components to keep');
+  const canDrop = Math.floor((1 - keep) * s.length + 1e-9);
+  return canDrop > 0 ? (s[canDrop - 1] + s[canDrop]) / 2 : Math.max(0, s[0] - 1e-6);
+}

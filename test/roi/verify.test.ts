@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Vec3 } from '../../src/core/volume.js';
 import { Rng } from '../../src/core/rng.js';
 import { proposeRoisDetailed } from '../../src/roi/propose.js';
-import { CRACK_FEATURES, fitLogistic, parseVerifier, verifyProbability, type Verifier } from '../../src/roi/verify.js';
+import { CRACK_FEATURES, fitLogistic, parseVerifier, rocAuc, thresholdKeeping, verifyProbability, type Verifier } from '../../src/roi/verify.js';
 import { crackFeatures } from '../../src/roi/verify.js';
 import { paintBall, sheetX, vol } from './helpers.js';
 
@@ -101,6 +101,31 @@ describe('logistic fit', () => {
     expect(() => fitLogistic(rows, [1, 1])).toThrow(/both right and wrong/);
     expect(() => fitLogistic(rows.slice(0, 1), [1])).toThrow(/at least 2/);
     expect(() => fitLogistic(rows, [1, 0], { features: ['nosuch' as never] })).toThrow(/unknown verifier feature "nosuch"/);
+  });
+});
+
+describe('threshold and AUC', () => {
+  it('keeps the asked share of right components, no more dropped than allowed', () => {
+    const right = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 0.05]; // 10
+    // keep 0.9: one may go (0.05) → halfway to the next, 0.1.
+    expect(thresholdKeeping(right, 0.9)).toBeCloseTo(0.075, 12);
+    expect(right.filter((p) => p >= thresholdKeeping(right, 0.9))).toHaveLength(9);
+    // keep 0.75: floor(2.5) = 2 may go → between 0.1 and 0.2.
+    expect(thresholdKeeping(right, 0.75)).toBeCloseTo(0.15, 12);
+    // keep 0.99 of 10: none may go → just under the lowest.
+    expect(thresholdKeeping(right, 0.99)).toBeCloseTo(0.05 - 1e-6, 12);
+    expect(thresholdKeeping([0.5], 1)).toBeCloseTo(0.5 - 1e-6, 12);
+    expect(() => thresholdKeeping(right, 0)).toThrow(/keep must lie/);
+    expect(() => thresholdKeeping([], 0.9)).toThrow(/no right components/);
+  });
+  it('AUC: the chance a right one outranks a wrong one, ties half', () => {
+    expect(rocAuc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])).toBe(1);
+    expect(rocAuc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0])).toBe(0);
+    // right 0.4, 0.8 against wrong 0.1, 0.6: pairs won 1 + 2 of 4.
+    expect(rocAuc([0.4, 0.8, 0.1, 0.6], [1, 1, 0, 0])).toBeCloseTo(0.75, 12);
+    // all tied: 0.5.
+    expect(rocAuc([0.3, 0.3, 0.3, 0.3], [1, 0, 1, 0])).toBeCloseTo(0.5, 12);
+    expect(rocAuc([0.3, 0.4], [1, 1])).toBeNaN();
   });
 });
 
