@@ -164,6 +164,8 @@ export function scoreFromReport(r: EvalReport, seconds: number): HeldOutScore {
 /** Mean of each score over samples, skipping nulls (not applicable). */
 export function meanScore(scores: HeldOutScore[]): HeldOutScore {
   const m = (get: (s: HeldOutScore) => number | null): number | null => meanNonNull(scores.map(get));
+  const rois = pooledRois(scores);
+  const roisWithoutVerifier = pooledRois(scores, 'roisWithoutVerifier');
   return {
     dice: { particle: m((s) => s.dice.particle), micropore: m((s) => s.dice.micropore), crack: m((s) => s.dice.crack), defect: m((s) => s.dice.defect) },
     objects: {
@@ -171,8 +173,8 @@ export function meanScore(scores: HeldOutScore[]): HeldOutScore {
       crack: { recall: m((s) => s.objects.crack.recall), precision: m((s) => s.objects.crack.precision), f1: m((s) => s.objects.crack.f1) },
     },
     ...pooledLarge(scores),
-    ...(pooledRois(scores) ? { rois: pooledRois(scores) } : {}),
-    ...(pooledRois(scores, 'roisWithoutVerifier') ? { roisWithoutVerifier: pooledRois(scores, 'roisWithoutVerifier') } : {}),
+    ...(rois ? { rois } : {}),
+    ...(roisWithoutVerifier ? { roisWithoutVerifier } : {}),
     seconds: scores.reduce((a, s) => a + s.seconds, 0) / Math.max(1, scores.length),
   };
 }
