@@ -132,25 +132,26 @@ export function crackFeatures(inp: CrackFeatureInputs): Map<number, Float64Array
       contrast = Math.abs(den) > 1e-12 ? (shell - greySum[k] / count[k]) / den : 0;
       contrast = Math.max(-2, Math.min(2, contrast));
     }
-    const f = new Float64Array(CRACK_FEATURES.length);
-    f.set([
-      Math.log(Math.max(1, m.voxels)),
-      Math.log(Math.max(1e-3, cr.length_um)),
-      cr.meanAperture_um,
-      cr.maxAperture_um,
-      s2 > 0 ? 1 - s3 / s2 : 0,
-      s1 > 0 ? 1 - s2 / s1 : 0,
-      m.sphericity,
-      cr.reachesSurface ? 1 : 0,
-      Math.log(Math.max(1, cr.branches)),
-      Math.log(Math.max(1e-3, m.host?.equivalentDiameter_um ?? 1e-3)),
-      m.meanConfidence ?? 0,
-      count[k] > 0 ? touching[k] / count[k] : 0,
-      d0,
-      Math.min(3, neck?.ratio ?? 3),
-      hostR > 0 ? Math.min(2, d0 / hostR) : 0,
-      contrast,
-    ]);
+    // By name, so the row follows CRACK_FEATURES whatever its order.
+    const values: Record<CrackFeatureName, number> = {
+      logVoxels: Math.log(Math.max(1, m.voxels)),
+      logLength: Math.log(Math.max(1e-3, cr.length_um)),
+      meanAperture: cr.meanAperture_um,
+      maxAperture: cr.maxAperture_um,
+      planarity: s2 > 0 ? 1 - s3 / s2 : 0,
+      elongation: s1 > 0 ? 1 - s2 / s1 : 0,
+      sphericity: m.sphericity,
+      reachesSurface: cr.reachesSurface ? 1 : 0,
+      logBranches: Math.log(Math.max(1, cr.branches)),
+      logHostDiameter: Math.log(Math.max(1e-3, m.host?.equivalentDiameter_um ?? 1e-3)),
+      meanConfidence: m.meanConfidence ?? 0,
+      backgroundShare: count[k] > 0 ? touching[k] / count[k] : 0,
+      neckDepth: d0,
+      neckRatio: Math.min(3, neck?.ratio ?? 3),
+      relativeDepth: hostR > 0 ? Math.min(2, d0 / hostR) : 0,
+      greyContrast: contrast,
+    };
+    const f = Float64Array.from(CRACK_FEATURES, (name) => values[name]);
     out.set(m.label, f);
   });
   return out;

@@ -12,7 +12,6 @@
 import * as path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { NanoroiError } from '../core/errors.js';
 import { packageRoot, readInputFile } from '../core/fsutil.js';
@@ -197,8 +196,6 @@ export async function slidingWindow(image: Float32Array, shape: Vec3, predict: W
 export function windowCount(shape: Vec3, win: Vec3, overlap: number, tta: boolean): number {
   return windowStarts(shape[0], win[0], overlap).length * windowStarts(shape[1], win[1], overlap).length * windowStarts(shape[2], win[2], overlap).length * (tta ? 8 : 1);
 }
-
-export { packageRoot };
 
 export function defaultModelPath(): string {
   return path.join(packageRoot(), 'models', 'bundled.onnx');

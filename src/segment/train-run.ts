@@ -17,7 +17,7 @@ import type { Volume } from '../core/volume.js';
 import type { TruthFeatureLike } from '../roi/score.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
 import { exportOnnx } from './onnx-export.js';
-import { packageRoot } from './infer.js';
+import { packageRoot } from '../core/fsutil.js';
 import type { Verifier } from '../roi/verify.js';
 import { hardwareSummary, parseTrainConfig, trainModel, type TrainConfig, type TrainResult } from './train.js';
 

@@ -6,8 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Vec3 } from '../../src/core/volume.js';
 import { Rng } from '../../src/core/rng.js';
 import { proposeRoisDetailed } from '../../src/roi/propose.js';
-import { CRACK_FEATURES, fitLogistic, parseVerifier, rocAuc, thresholdKeeping, verifyProbability, type Verifier } from '../../src/roi/verify.js';
-import { crackFeatures } from '../../src/roi/verify.js';
+import { CRACK_FEATURES, crackFeatures, fitLogistic, parseVerifier, rocAuc, thresholdKeeping, verifyProbability, type Verifier } from '../../src/roi/verify.js';
 import { paintBall, sheetX, vol } from './helpers.js';
 
 const SP: Vec3 = [0.05, 0.05, 0.05];
