@@ -86,12 +86,24 @@ export async function cases(): Promise<BenchCase[]> {
   const ortSmall = async () => {
     const m = await openOnnxModel(onnxFile, threads);
     try {
-      return await slidingWindow(smallNorm, small, m.predict, { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true });
+      return await slidingWindow(smallNorm, small, m.predict, { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true, concurrency: m.concurrency });
     } finally {
       await m.release();
     }
   };
   const tfSmall = () => slidingWindow(smallNorm, small, tfjsPredictor(net), { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: true });
+
+  // The installed model's windows over a 128³ volume: one single-threaded session per core on
+  // worker threads (what segment runs) against one session with an intra-op thread per core.
+  const norm128 = applyWindow(vol128.data, intensityWindow(vol128.data, normalization), true);
+  const ortLayout = (sessions: number) => async () => {
+    const m = await openOnnxModel(segFile, threads, sessions);
+    try {
+      return (await slidingWindow(norm128, [128, 128, 128], m.predict, { window: WIN, overlap: 0.25, tta: false, classes: 4, probabilities: false, concurrency: m.concurrency })).windows;
+    } finally {
+      await m.release();
+    }
+  };
 
   // One training step of that layout (48³ × 2).
   const B = 2;
@@ -163,6 +175,14 @@ export async function cases(): Promise<BenchCase[]> {
       work: 128 ** 3,
       workUnit: 'Mvox/s',
       repeats: 1,
+    },
+    {
+      name: `onnxruntime windows over 128³ (${layout.file ? layout.from : 'random weights'}, overlap ¼): ${threads} single-threaded sessions on worker threads vs 1 session × ${threads} threads`,
+      fast: ortLayout(threads),
+      reference: ortLayout(1),
+      work: 128 ** 3,
+      workUnit: 'Mvox/s',
+      repeats: 2,
     },
     {
       name: `U-Net training step 2×48³ (${describeBackend(backend)})`,

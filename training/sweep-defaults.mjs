@@ -2,7 +2,7 @@
 // Re-check the defaults that depend on the model (DEVELOPERS.md): segment each volume of the given
 // dataset splits once, then score label Dice and the ROIs `propose` makes (scoreRois) for each
 // setting in turn. A setting may hold `postprocess` (post-processing options), `propose` (propose
-// options, e.g. minConfidence or watershed), `tta` (true/false; default: the model's) and `overlap`
+// options, e.g. minConfidence or watershed), `tta` (true/false; default: the model's), `window` ([z, y, x]) and `overlap`
 // (the sliding window's; default nanoroi segment's).
 //
 //   node training/sweep-defaults.mjs --model models/bundled.onnx \
@@ -48,16 +48,16 @@ if (!Array.isArray(settings) || !positionals.length) {
 const samples = positionals.flatMap((d) => (existsSync(path.join(d, 'volume.nrrd')) ? [d] : readdirSync(d).map((x) => path.join(d, x)).filter((x) => existsSync(path.join(x, 'volume.nrrd')))));
 const modelHash = createHash('sha256').update(readFileSync(values.model)).digest('hex').slice(0, 16);
 // Raw network output of one volume, from the cache when it has it.
-const segmentRaw = async (dir, img, tta, overlap) => {
+const segmentRaw = async (dir, img, tta, overlap, window) => {
   // Keyed by the volume file's path, size and modification time too, so a regenerated dataset misses.
   const vs = statSync(path.join(dir, 'volume.nrrd'));
-  const key = values.cache ? path.join(values.cache, modelHash, String(tta ?? 'model') + (overlap !== undefined ? `-overlap${overlap}` : ''), createHash('sha256').update(`${path.resolve(dir)}:${vs.size}:${vs.mtimeMs}`).digest('hex').slice(0, 16)) : null;
+  const key = values.cache ? path.join(values.cache, modelHash, String(tta ?? 'model') + (overlap !== undefined ? `-overlap${overlap}` : '') + (window !== undefined ? `-window${window.join('x')}` : ''), createHash('sha256').update(`${path.resolve(dir)}:${vs.size}:${vs.mtimeMs}`).digest('hex').slice(0, 16)) : null;
   const names = ['labels', 'p0', 'p1', 'p2', 'p3'];
   if (key && existsSync(path.join(key, 'p3.nrrd'))) {
     const [labels, ...probs] = await Promise.all(names.map(async (n) => (await readVolume(path.join(key, `${n}.nrrd`))).volume));
     return { labels: { ...labels, data: Uint8Array.from(labels.data) }, probabilities: probs.map((p) => Float32Array.from(p.data)) };
   }
-  const m = await segmentWithModel(img, { model: values.model, quiet: true, probabilities: true, postprocess: false, ...(tta !== undefined ? { tta } : {}), ...(overlap !== undefined ? { overlap } : {}) });
+  const m = await segmentWithModel(img, { model: values.model, quiet: true, probabilities: true, postprocess: false, ...(tta !== undefined ? { tta } : {}), ...(overlap !== undefined ? { overlap } : {}), ...(window !== undefined ? { window } : {}) });
   if (key) {
     mkdirSync(key, { recursive: true });
     await writeVolume(path.join(key, 'labels.nrrd'), m.labels);
@@ -83,8 +83,8 @@ for (const dir of samples) {
   try { res = measureTrustedResolution(img).fwhm_um; } catch { res = undefined; } // as `nanoroi run` and the model card do
   const runs = new Map(); // tta and overlap → raw network output, segmented once per mode
   for (const [j, st] of settings.entries()) {
-    const key = `${st.tta ?? 'model'}/${st.overlap ?? 'default'}`;
-    if (!runs.has(key)) runs.set(key, await segmentRaw(dir, img, st.tta, st.overlap));
+    const key = `${st.tta ?? 'model'}/${st.overlap ?? 'default'}/${st.window ?? 'default'}`;
+    if (!runs.has(key)) runs.set(key, await segmentRaw(dir, img, st.tta, st.overlap, st.window));
     const m = runs.get(key);
     const labels = postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data).labels;
     const conf = predictedClassConfidence(labels.data, m.probabilities);

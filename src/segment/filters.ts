@@ -305,28 +305,55 @@ function dt1d(f: Float64Array, n: number, w: number, d: Float64Array, v: Int32Ar
 
 /**
  * Exact squared Euclidean distance (in µm², or voxels² with spacing [1,1,1]) from every voxel to
- * the nearest voxel where `feature[i] === value`. No feature at all gives 1e30 everywhere.
+ * the nearest voxel where `feature[i] === value`. No feature at all gives 1e30 everywhere. With a
+ * `cap`, squared distances above it come back as 1e30 too — exact for callers that only ask
+ * "within cap?", and much cheaper, since lines wholly inside or wholly out of reach are skipped.
  */
-export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1): Float32Array {
+export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1, cap = Infinity): Float32Array {
   const [nz, ny, nx] = shape;
   const n = nz * ny * nx;
   const g = new Float64Array(n);
-  for (let i = 0; i < n; i++) g[i] = (feature[i] !== 0) === (value !== 0) ? 0 : BIG;
   const L = Math.max(nx, ny, nz);
-  const f = new Float64Array(L), d = new Float64Array(L), zb = new Float64Array(L + 1);
+  const d = new Float64Array(L), zb = new Float64Array(L + 1);
   const v = new Int32Array(L);
   const plane = ny * nx;
-  // x lines: contiguous
+  const on = value !== 0;
+  // x lines, where the feature itself is the input: the distance to the nearest feature voxel of
+  // the row by a forward and a backward scan (the same wx·dq² the parabola pass would give).
   const wx = spacing[2] * spacing[2];
   for (let o = 0; o < n; o += nx) {
-    for (let x = 0; x < nx; x++) f[x] = g[o + x];
-    dt1d(f, nx, wx, d, v, zb);
-    for (let x = 0; x < nx; x++) g[o + x] = d[x];
+    let last = -1;
+    for (let x = 0; x < nx; x++) {
+      if ((feature[o + x] !== 0) === on) last = x;
+      g[o + x] = last < 0 ? BIG : wx * (x - last) * (x - last);
+    }
+    last = -1;
+    for (let x = nx - 1; x >= 0; x--) {
+      if ((feature[o + x] !== 0) === on) last = x;
+      if (last >= 0) {
+        const e = wx * (last - x) * (last - x);
+        if (e < g[o + x]) g[o + x] = e;
+      }
+      if (g[o + x] > cap) g[o + x] = BIG;
+    }
   }
   // y and z lines are strided: transpose blocks of B neighbouring lines into a small buffer with
-  // contiguous row reads, so the passes do not miss the cache on every element.
+  // contiguous row reads, so the passes do not miss the cache on every element. A line that is all
+  // feature (0) or all beyond reach (BIG) is its own transform and is skipped.
   const B = 32;
   const buf = new Float64Array(B * L);
+  const line = (col: Float64Array, len: number, w: number) => {
+    let lo = BIG;
+    let hi = 0;
+    for (let q = 0; q < len; q++) {
+      const t = col[q];
+      if (t < lo) lo = t;
+      if (t > hi) hi = t;
+    }
+    if (hi === 0 || lo >= BIG) return;
+    dt1d(col, len, w, d, v, zb);
+    for (let q = 0; q < len; q++) col[q] = d[q] > cap ? BIG : d[q];
+  };
   const wy = spacing[1] * spacing[1];
   for (let z = 0; z < nz; z++) {
     for (let x0 = 0; x0 < nx; x0 += B) {
@@ -336,11 +363,7 @@ export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, valu
         const o = base + y * nx;
         for (let j = 0; j < w; j++) buf[j * ny + y] = g[o + j];
       }
-      for (let j = 0; j < w; j++) {
-        const col = buf.subarray(j * ny, j * ny + ny);
-        dt1d(col as Float64Array, ny, wy, d, v, zb);
-        col.set(d.subarray(0, ny));
-      }
+      for (let j = 0; j < w; j++) line(buf.subarray(j * ny, j * ny + ny), ny, wy);
       for (let y = 0; y < ny; y++) {
         const o = base + y * nx;
         for (let j = 0; j < w; j++) g[o + j] = buf[j * ny + y];
@@ -355,10 +378,7 @@ export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, valu
       const o = z * plane + i0;
       for (let j = 0; j < w; j++) buf[j * nz + z] = g[o + j];
     }
-    for (let j = 0; j < w; j++) {
-      dt1d(buf.subarray(j * nz, j * nz + nz), nz, wz, d, v, zb);
-      for (let z = 0; z < nz; z++) buf[j * nz + z] = d[z];
-    }
+    for (let j = 0; j < w; j++) line(buf.subarray(j * nz, j * nz + nz), nz, wz);
     for (let z = 0; z < nz; z++) {
       const o = z * plane + i0;
       for (let j = 0; j < w; j++) out[o + j] = buf[j * nz + z] >= BIG ? BIG : buf[j * nz + z];
@@ -369,8 +389,9 @@ export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, valu
 
 /** Dilation by a ball of radius r (µm, anisotropic spacing honoured). */
 export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
-  const d2 = edtSquared(mask, shape, spacing, 1);
   const lim = r_um * r_um * (1 + 1e-9);
+  // Distances beyond the radius only ever say "not within it": capping them lets whole lines skip.
+  const d2 = edtSquared(mask, shape, spacing, 1, lim);
   const out = new Uint8Array(mask.length);
   for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
   return out;
@@ -378,8 +399,8 @@ export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: n
 
 /** Erosion by a ball of radius r (µm). Voxels beyond the volume edge do not count as background. */
 export function erodeBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
-  const d2 = edtSquared(mask, shape, spacing, 0);
   const lim = r_um * r_um * (1 + 1e-9);
+  const d2 = edtSquared(mask, shape, spacing, 0, lim);
   const out = new Uint8Array(mask.length);
   for (let i = 0; i < out.length; i++) out[i] = mask[i] !== 0 && d2[i] > lim ? 1 : 0;
   return out;
@@ -442,56 +463,110 @@ export interface Components {
   sizes: Int32Array;
 }
 
-function neighbourOffsets(conn: 6 | 18 | 26): Int8Array {
-  const out: number[] = [];
-  for (let dz = -1; dz <= 1; dz++)
-    for (let dy = -1; dy <= 1; dy++)
-      for (let dx = -1; dx <= 1; dx++) {
-        const m = Math.abs(dz) + Math.abs(dy) + Math.abs(dx);
-        if (m === 0) continue;
-        if (conn === 6 && m > 1) continue;
-        if (conn === 18 && m > 2) continue;
-        out.push(dz, dy, dx);
-      }
-  return Int8Array.from(out);
-}
-
-/** Label the connected components of the voxels where mask ≠ 0 (6- or 26-connectivity). */
+/**
+ * Label the connected components of the voxels where mask ≠ 0 (6- or 26-connectivity).
+ *
+ * Run-based union-find: each x row is cut into runs of set voxels, a run is joined with the runs
+ * of the already-scanned neighbour rows it touches (6: the rows at y − 1 and z − 1; 26: also the
+ * diagonal rows, and runs one voxel apart in x), and labels are written a run at a time. The work
+ * follows the number of runs, not of voxels, so the large bodies post-processing labels (the whole
+ * sample, the background around it) cost little. Ids are numbered by each component's first voxel
+ * in raster order, as a flood fill from the lowest index would number them.
+ */
 export function labelComponents(mask: ArrayLike<number>, shape: Vec3, conn: 6 | 26 = 26): Components {
   const [nz, ny, nx] = shape;
   const n = nz * ny * nx;
-  const plane = ny * nx;
-  const labels = new Int32Array(n);
-  const stack = new Int32Array(n);
-  const nb = neighbourOffsets(conn);
-  const nn = nb.length / 3;
-  const sizes: number[] = [0];
-  let count = 0;
-  for (let s = 0; s < n; s++) {
-    if (mask[s] === 0 || labels[s] !== 0) continue;
-    const id = ++count;
-    let size = 0;
-    let sp = 0;
-    labels[s] = id;
-    stack[sp++] = s;
-    while (sp > 0) {
-      const i = stack[--sp];
-      size++;
-      const z = (i / plane) | 0;
-      const r = i - z * plane;
-      const y = (r / nx) | 0;
-      const x = r - y * nx;
-      for (let k = 0; k < nn; k++) {
-        const zz = z + nb[3 * k], yy = y + nb[3 * k + 1], xx = x + nb[3 * k + 2];
-        if (zz < 0 || zz >= nz || yy < 0 || yy >= ny || xx < 0 || xx >= nx) continue;
-        const j = zz * plane + yy * nx + xx;
-        if (mask[j] !== 0 && labels[j] === 0) {
-          labels[j] = id;
-          stack[sp++] = j;
+  const rows = nz * ny;
+  // Pass 1: count runs, then record them (start, end) per row.
+  let runs = 0;
+  for (let r = 0, o = 0; r < rows; r++, o += nx) {
+    let prev = 0;
+    for (let x = 0; x < nx; x++) {
+      const cur = mask[o + x] !== 0 ? 1 : 0;
+      if (cur && !prev) runs++;
+      prev = cur;
+    }
+  }
+  const rs = new Int32Array(runs);
+  const re = new Int32Array(runs);
+  const rowStart = new Int32Array(rows + 1);
+  let k = 0;
+  for (let r = 0, o = 0; r < rows; r++, o += nx) {
+    rowStart[r] = k;
+    let x = 0;
+    while (x < nx) {
+      if (mask[o + x] === 0) {
+        x++;
+        continue;
+      }
+      rs[k] = x;
+      while (x < nx && mask[o + x] !== 0) x++;
+      re[k++] = x;
+    }
+  }
+  rowStart[rows] = k;
+  // Pass 2: union runs with touching runs of earlier rows (union by smaller root keeps it simple).
+  const parent = new Int32Array(runs);
+  for (let i = 0; i < runs; i++) parent[i] = i;
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]];
+      i = parent[i];
+    }
+    return i;
+  };
+  const slack = conn === 26 ? 1 : 0; // 26: runs one voxel apart in x touch diagonally
+  const joinRows = (ra: number, rb: number) => {
+    let i = rowStart[ra];
+    const iEnd = rowStart[ra + 1];
+    let j = rowStart[rb];
+    const jEnd = rowStart[rb + 1];
+    while (i < iEnd && j < jEnd) {
+      if (rs[i] < re[j] + slack && rs[j] < re[i] + slack) {
+        const a = find(i);
+        const b = find(j);
+        if (a !== b) {
+          if (a < b) parent[b] = a;
+          else parent[a] = b;
+        }
+      }
+      // advance whichever run ends first
+      if (re[i] < re[j]) i++;
+      else j++;
+    }
+  };
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      const r = z * ny + y;
+      if (rowStart[r] === rowStart[r + 1]) continue;
+      if (y > 0) joinRows(r, r - 1);
+      if (z > 0) {
+        const q = r - ny;
+        joinRows(r, q);
+        if (conn === 26) {
+          if (y > 0) joinRows(r, q - 1);
+          if (y < ny - 1) joinRows(r, q + 1);
         }
       }
     }
-    sizes.push(size);
+  }
+  // Pass 3: number roots in raster order of their first run and write labels run by run.
+  const labels = new Int32Array(n);
+  const idOf = new Int32Array(runs);
+  const sizes: number[] = [0];
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * nx;
+    for (let i = rowStart[r]; i < rowStart[r + 1]; i++) {
+      const root = find(i);
+      let id = idOf[root];
+      if (id === 0) {
+        id = idOf[root] = ++count;
+        sizes.push(0);
+      }
+      sizes[id] += re[i] - rs[i];
+      labels.fill(id, o + rs[i], o + re[i]);
+    }
   }
   return { labels, count, sizes: Int32Array.from(sizes) };
 }

@@ -4,6 +4,8 @@ import { Rng } from '../../src/core/rng.js';
 import { setThreads } from '../../src/core/pool.js';
 import {
   closeBall,
+  dilateBall,
+  erodeBall,
   edtSquared,
   fillHoles,
   gaussian3d,
@@ -78,6 +80,28 @@ describe('distance transform and morphology', () => {
           for (const [a, b, c] of pts) best = Math.min(best, ((z - a) * sp[0]) ** 2 + ((y - b) * sp[1]) ** 2 + ((x - c) * sp[2]) ** 2);
           expect(d[(z * 7 + y) * 8 + x]).toBeCloseTo(best, 6);
         }
+  });
+
+  it('edtSquared with a cap equals the full transform up to the cap and 1e30 beyond; dilation and erosion by a ball equal brute force', () => {
+    const rng = new Rng(11);
+    for (const [shape, density, sp] of [[[10, 9, 12], 0.03, [0.2, 0.1, 0.05]], [[14, 14, 14], 0.4, [1, 1, 1]], [[5, 20, 7], 0.15, [0.05, 0.05, 0.05]]] as [Vec3, number, Vec3][]) {
+      const n = shape[0] * shape[1] * shape[2];
+      // blobs and empty rows/planes, so whole lines are all-feature or out of reach
+      const m = Uint8Array.from({ length: n }, (_, i) => (i % (shape[2] * shape[1]) < shape[2] * 2 ? 1 : rng.next() < density ? 1 : 0));
+      const full = edtSquared(m, shape, sp);
+      const full0 = edtSquared(m, shape, sp, 0);
+      for (const r of [0.12, 1.5, 2.5]) {
+        const cap = r * r;
+        const c = edtSquared(m, shape, sp, 1, cap);
+        for (let i = 0; i < n; i++) expect(c[i]).toBe(full[i] <= cap ? full[i] : Math.fround(1e30));
+        const dil = dilateBall(m, shape, sp, r);
+        const ero = erodeBall(m, shape, sp, r);
+        for (let i = 0; i < n; i++) {
+          expect(dil[i]).toBe(full[i] <= cap * (1 + 1e-9) ? 1 : 0);
+          expect(ero[i]).toBe(m[i] !== 0 && full0[i] > cap * (1 + 1e-9) ? 1 : 0);
+        }
+      }
+    }
   });
 
   it('closing bridges a 2-voxel gap; hole filling fills an enclosed cavity only', () => {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { GraphBuilder, ONNX_META_KEY, readOnnxMeta } from '../../src/segment/onnx-export.js';
-import { gaussianImportance, segmentWithModel, slidingWindow, windowStarts, type WindowPredictor } from '../../src/segment/infer.js';
+import { gaussianImportance, onnxThreads, segmentWithModel, slidingWindow, windowStarts, type WindowPredictor } from '../../src/segment/infer.js';
 import { NormalizationSchema, applyWindow, intensityWindow } from '../../src/segment/normalize.js';
 import { Rng } from '../../src/core/rng.js';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
@@ -38,6 +38,14 @@ function randomImage(shape: Vec3, seed: number): Float32Array {
 }
 
 describe('sliding window', () => {
+  it('onnxThreads: one single-threaded session per core, at most 16 sessions', () => {
+    expect(onnxThreads(1)).toEqual({ workers: 1, intraOp: 1 });
+    expect(onnxThreads(2)).toEqual({ workers: 2, intraOp: 1 });
+    expect(onnxThreads(2, 1)).toEqual({ workers: 1, intraOp: 2 });
+    expect(onnxThreads(40)).toEqual({ workers: 16, intraOp: 2 });
+    expect(onnxThreads(0)).toEqual({ workers: 1, intraOp: 1 });
+  });
+
   it('window starts cover the axis evenly, first at 0 and last flush with the end', () => {
     expect(windowStarts(10, 16, 0.5)).toEqual([0]);
     expect(windowStarts(16, 16, 0.5)).toEqual([0]);
@@ -94,6 +102,38 @@ describe('sliding window', () => {
     for (let i = 0; i < img.length; i++) if (r.labels[i] !== i % 4) wrong++;
     expect(wrong).toBe(0);
   });
+
+  it('several predictor calls in flight, finishing out of order, give the same bytes as one at a time', async () => {
+    const shape: Vec3 = [30, 26, 22];
+    const img = randomImage(shape, 9);
+    // A model with a non-trivial output (so float summation order would show) that answers after
+    // a seeded random delay, so later batches often finish first.
+    const rng = new Rng(4);
+    let inFlight = 0;
+    let most = 0;
+    const slow: WindowPredictor = async (input, b, win) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      const copy = input.slice(); // the stitcher may reuse its buffer only after this call resolved
+      await new Promise((r) => setTimeout(r, rng.int(0, 6)));
+      inFlight--;
+      return jsPredictor(copy, b, win);
+    };
+    const opts = { window: [8, 8, 8] as Vec3, overlap: 0.5, tta: true, classes: 4, probabilities: true, batch: 2 };
+    const one = await slidingWindow(img, shape, jsPredictor, opts);
+    const many = await slidingWindow(img, shape, slow, { ...opts, concurrency: 3 });
+    expect(most).toBe(3);
+    expect(Buffer.from(many.labels).equals(Buffer.from(one.labels))).toBe(true);
+    for (let k = 0; k < 4; k++) expect(Buffer.from(many.probabilities![k].buffer).equals(Buffer.from(one.probabilities![k].buffer))).toBe(true);
+    expect(many.windows).toBe(one.windows);
+    // A failing call is reported, not swallowed, whatever is still in flight.
+    let calls = 0;
+    const failing: WindowPredictor = async (input, b, win) => {
+      if (++calls === 5) throw new Error('window 5 failed');
+      return slow(input, b, win);
+    };
+    await expect(slidingWindow(img, shape, failing, { ...opts, concurrency: 3 })).rejects.toThrow(/window 5 failed/);
+  });
 });
 
 describe('segmentWithModel (onnxruntime)', () => {
@@ -142,6 +182,10 @@ describe('segmentWithModel (onnxruntime)', () => {
     expect(plain.info.tta).toBe(false);
     expect((await segmentWithModel(vol, { model: file, threads: 1, quiet: true, window: [16, 16, 16] })).info.tta).toBe(true);
     expect(r.info.counts.reduce((a, b) => a + b, 0)).toBe(raw.length);
+    // Three sessions on worker threads give the bytes one session gives.
+    const three = await segmentWithModel(vol, { model: file, probabilities: true, threads: 3, quiet: true, tta: true, batch: 2 });
+    expect(Buffer.from(three.labels.data).equals(Buffer.from(r.labels.data))).toBe(true);
+    for (let k = 0; k < 4; k++) expect(Buffer.from(three.probabilities![k].buffer).equals(Buffer.from(r.probabilities![k].buffer))).toBe(true);
     await expect(segmentWithModel(vol, { model: path.join(tmp, 'missing.onnx') })).rejects.toThrow(/does not exist/);
     await fs.rm(tmp, { recursive: true, force: true });
   });
