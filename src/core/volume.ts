@@ -208,9 +208,27 @@ export function stats(data: ArrayLike<number>, percentiles: number[] = [0.5, 1, 
     const v = data[i];
     if (Number.isFinite(v)) sample[m++] = v;
   }
-  const sorted = sample.subarray(0, m).sort();
   const pct: Record<string, number> = {};
-  for (const p of percentiles) pct[String(p)] = quantileSorted(sorted, p / 100);
+  const a = sample.subarray(0, m);
+  if (percentiles.length <= 3) {
+    // A few percentiles (normalization asks for two): the order statistics by selection, not a
+    // sort of millions of samples; the same values quantileSorted reads from the sorted array.
+    for (const p of percentiles) {
+      if (m === 0) {
+        pct[String(p)] = NaN;
+        continue;
+      }
+      const pos = Math.min(Math.max(p / 100, 0), 1) * (m - 1);
+      const lo = Math.floor(pos);
+      const hi = Math.min(lo + 1, m - 1);
+      const vlo = kthSmallest(a, lo);
+      const vhi = hi === lo ? vlo : kthSmallest(a, hi);
+      pct[String(p)] = vlo + (vhi - vlo) * (pos - lo);
+    }
+  } else {
+    const sorted = a.sort();
+    for (const p of percentiles) pct[String(p)] = quantileSorted(sorted, p / 100);
+  }
   return { count: n, finite, min: finite ? min : NaN, max: finite ? max : NaN, mean, std, percentiles: pct };
 }
 

@@ -159,11 +159,17 @@ export async function slidingWindow(image: Float32Array, shape: Vec3, predict: W
         const aRow = pz * nyx + vy * nx + start[2];
         const sRow = (sz * win[1] + sy) * win[2];
         const xEnd = Math.min(win[2], nx - start[2]);
-        for (let x = 0; x < xEnd; x++) {
-          const w = g[gRow + x];
-          const sx = fx ? win[2] - 1 - x : x;
-          wsum[aRow + x] += w;
-          for (let k = 0; k < K; k++) acc[(pz * K + k) * nyx + vy * nx + start[2] + x] += w * p[offset + k * wv + sRow + sx];
+        for (let x = 0; x < xEnd; x++) wsum[aRow + x] += g[gRow + x];
+        // One contiguous row per class (the same sums, element by element, as a voxel-major loop).
+        for (let k = 0; k < K; k++) {
+          const a = (pz * K + k) * nyx + vy * nx + start[2];
+          const pb = offset + k * wv + sRow;
+          if (fx) {
+            const pe = pb + win[2] - 1;
+            for (let x = 0; x < xEnd; x++) acc[a + x] += g[gRow + x] * p[pe - x];
+          } else {
+            for (let x = 0; x < xEnd; x++) acc[a + x] += g[gRow + x] * p[pb + x];
+          }
         }
       }
     }

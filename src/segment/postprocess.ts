@@ -246,21 +246,23 @@ const RIM = 5;
 function rimCounts(comp: Int32Array | Uint32Array, count: number, labels: Uint8Array, shape: Vec3): Float64Array {
   const [nz, ny, nx] = shape;
   const plane = nx * ny;
+  const n = nz * plane;
   const rc = new Float64Array((count + 1) * RIM);
-  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
-    const i = z * plane + y * nx + x;
+  // Defect masks are sparse: scan flat and find a voxel's coordinates only when it is labelled.
+  for (let i = 0; i < n; i++) {
     const l = comp[i];
     if (l === 0) continue;
+    const x = i % nx;
+    const t = (i - x) / nx;
+    const y = t % ny;
+    const z = (t - y) / ny;
     const k = l * RIM;
-    const visit = (j: number) => {
-      if (comp[j] !== l) rc[k + labels[j]]++;
-    };
-    if (x > 0) visit(i - 1); else rc[k + 4]++;
-    if (x < nx - 1) visit(i + 1); else rc[k + 4]++;
-    if (y > 0) visit(i - nx); else rc[k + 4]++;
-    if (y < ny - 1) visit(i + nx); else rc[k + 4]++;
-    if (z > 0) visit(i - plane); else rc[k + 4]++;
-    if (z < nz - 1) visit(i + plane); else rc[k + 4]++;
+    if (x > 0) { if (comp[i - 1] !== l) rc[k + labels[i - 1]]++; } else rc[k + 4]++;
+    if (x < nx - 1) { if (comp[i + 1] !== l) rc[k + labels[i + 1]]++; } else rc[k + 4]++;
+    if (y > 0) { if (comp[i - nx] !== l) rc[k + labels[i - nx]]++; } else rc[k + 4]++;
+    if (y < ny - 1) { if (comp[i + nx] !== l) rc[k + labels[i + nx]]++; } else rc[k + 4]++;
+    if (z > 0) { if (comp[i - plane] !== l) rc[k + labels[i - plane]]++; } else rc[k + 4]++;
+    if (z < nz - 1) { if (comp[i + plane] !== l) rc[k + labels[i + plane]]++; } else rc[k + 4]++;
   }
   return rc;
 }
@@ -332,15 +334,30 @@ export async function fieldOfViewFromKeyValues(kv: Record<string, string> | unde
   return r > 0 ? r : null;
 }
 
-/** Median of the values of `grey` where `labels` equals `cls` (NaN when none). */
-function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): number {
+/**
+ * Median of the values of `grey` where `labels` equals `cls` (NaN when none): the (n >> 1)-th
+ * smallest. Radix select — a histogram of the top 16 bits of each float's order-preserving key
+ * finds the bin that holds it, and only that bin's values are copied and selected from — so the
+ * background, most of a scan's voxels, is never copied.
+ */
+export function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): number {
+  const bits = new Uint32Array(grey.buffer, grey.byteOffset, grey.length);
+  const key = (u: number) => (u & 0x80000000 ? ~u : u | 0x80000000) >>> 16;
+  const hist = new Float64Array(65536);
   let n = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === cls) n++;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== cls) continue;
+    hist[key(bits[i])]++;
+    n++;
+  }
   if (n === 0) return NaN;
-  const v = new Float32Array(n);
-  n = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === cls) v[n++] = grey[i];
-  return kthSmallest(v, n >> 1); // the sorted middle value, without sorting millions of voxels
+  let k = n >> 1;
+  let bin = 0;
+  while (k >= hist[bin]) k -= hist[bin++];
+  const v = new Float32Array(hist[bin]);
+  let m = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] === cls && key(bits[i]) === bin) v[m++] = grey[i];
+  return kthSmallest(v, k); // the sorted middle value, without sorting millions of voxels
 }
 
 function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, share: number): number {
@@ -352,11 +369,23 @@ function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, s
   const b = new Float32Array(image.length);
   convolveAxis({ src: image, dst: a, shape, axis: 2, weights: w, z0: 0, z1: shape[0] });
   convolveAxis({ src: a, dst: b, shape, axis: 1, weights: w, z0: 0, z1: shape[0] });
-  convolveAxis({ src: b, dst: a, shape, axis: 0, weights: w, z0: 0, z1: shape[0] });
+  // The z pass only where the rule looks (particle voxels), with convolveAxis's float steps.
   const limit = B + share * (P - B);
+  const [nz, ny, nx] = shape;
+  const plane = ny * nx;
+  const r = (w.length - 1) >> 1;
   let changed = 0;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] === 1 && a[i] < limit) {
+    if (labels[i] !== 1) continue;
+    const z = (i / plane) | 0;
+    const rest = i - z * plane;
+    let acc = 0;
+    for (let k = 0; k < w.length; k++) {
+      let zz = z + k - r;
+      zz = zz < 0 ? 0 : zz >= nz ? nz - 1 : zz;
+      acc = Math.fround(acc + w[k] * b[zz * plane + rest]);
+    }
+    if (acc < limit) {
       labels[i] = 0;
       changed++;
     }

@@ -96,6 +96,16 @@ describe('Volume helpers', () => {
     expect(s.percentiles['50']).toBeCloseTo(3.5, 12);
     expect(s.percentiles['90']).toBeCloseTo(7.5, 12);
     expect(quantileSorted([], 0.5)).toBeNaN();
+    // Up to three percentiles come from selection, more from a sort: the same values.
+    expect(stats(d, [25]).percentiles['25']).toBe(s.percentiles['25']);
+    expect(stats(d, [90, 0, 100]).percentiles).toEqual({ '90': s.percentiles['90'], '0': 1, '100': 10 });
+    const rng = new Rng(8);
+    const big = Float32Array.from({ length: 30011 }, () => rng.normal(0, 1) ** 3);
+    const ps = [0.5, 99.5, 37.3];
+    const sorted = stats(big, [...ps, 50]).percentiles;
+    for (const p of ps) expect(stats(big, [p]).percentiles[String(p)]).toBe(sorted[String(p)]);
+    expect(stats(big, ps).percentiles).toEqual({ '0.5': sorted['0.5'], '99.5': sorted['99.5'], '37.3': sorted['37.3'] });
+    expect(stats(Float32Array.of(Number.NaN), [50]).percentiles['50']).toBeNaN();
   });
 });
 

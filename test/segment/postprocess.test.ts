@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { NanoroiError } from '../../src/core/errors.js';
 import type { Vec3, Volume } from '../../src/core/volume.js';
-import { postprocessLabels } from '../../src/segment/postprocess.js';
+import { medianOf, postprocessLabels } from '../../src/segment/postprocess.js';
+import { Rng } from '../../src/core/rng.js';
 
 /** 40³ voxels of 50 nm: a particle slab (z 10–29) in vacuum; defects drawn into it. */
 function scene(): { vol: Volume<Uint8Array>; set: (z0: number, z1: number, y0: number, y1: number, x0: number, x1: number, v: number) => void } {
@@ -147,5 +148,30 @@ describe('post-processing of model labels', () => {
     const { vol } = scene();
     expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(NanoroiError);
     expect(() => postprocessLabels(vol, { minWrap: { crack: 2 } })).toThrow(/minWrap\.crack/);
+  });
+});
+
+describe('medianOf (radix select)', () => {
+  it('equals the (n >> 1)-th value of the sorted selection, negative, tied and same-bin values included', () => {
+    const rng = new Rng(21);
+    const cases: Float32Array[] = [
+      Float32Array.from({ length: 5000 }, () => rng.normal(0, 3)),
+      Float32Array.from({ length: 4001 }, () => 1 + rng.next() * 1e-4), // all in one 16-bit bin
+      Float32Array.from({ length: 999 }, () => Math.round(rng.uniform(-3, 3))), // many ties, −0 and 0
+      Float32Array.of(-7.5),
+      Float32Array.from({ length: 300 }, () => rng.uniform(-1e6, 1e-6)),
+    ];
+    for (const grey of cases) {
+      const labels = Uint8Array.from(grey, () => (rng.next() < 0.6 ? 1 : 0));
+      labels[0] = 1;
+      for (const cls of [0, 1]) {
+        const sel = Float64Array.from(grey.filter((_, i) => labels[i] === cls)).sort();
+        const got = medianOf(grey, labels, cls);
+        // === so that −0 and 0 count as the same value
+        if (sel.length === 0) expect(got).toBeNaN();
+        else expect(got === sel[sel.length >> 1], `${got} vs ${sel[sel.length >> 1]}`).toBe(true);
+      }
+    }
+    expect(medianOf(Float32Array.of(1, 2), Uint8Array.of(0, 0), 1)).toBeNaN();
   });
 });

@@ -178,6 +178,10 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
     expect(meta.name).toBe(stage2);
     expect(card.inference).toEqual({ tta: meta.tta ?? false, window: meta.inferenceWindow ?? null, postprocess: true });
     expect(meta.tta).toBe(true);
+    // The default window is the stage-2 config's (64³ since 0.7.0: more context, fewer windows).
+    const cfg2 = JSON.parse(await fs.readFile(path.join(root, `training/${stage2}.json`), 'utf8'));
+    expect(meta.inferenceWindow).toEqual(cfg2.export.inferenceWindow);
+    expect(meta.inferenceWindow).toEqual([64, 64, 64]);
     const rois = card.heldOut.mean.model.rois, base = card.heldOut.mean.classical.rois;
     for (const c of ['micropore', 'crack']) expect(rois[c].found / rois[c].planted).toBeGreaterThan(base[c].found / base[c].planted);
     // The fine-tuning weights ship beside it.
