@@ -293,8 +293,13 @@ class OnnxWorkers {
         all.map(
           (w) =>
             new Promise<void>((resolve, reject) => {
-              w.once('error', reject);
-              w.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new NanoroiError('E_MODEL', `onnxruntime cannot load ${file}: ${m.error}`))));
+              const onError = (e: Error) => reject(e);
+              w.once('error', onError);
+              w.once('message', (m: { ready?: boolean; error?: string }) => {
+                w.off('error', onError);
+                if (m.ready) resolve();
+                else reject(new NanoroiError('E_MODEL', `onnxruntime cannot load ${file}: ${m.error}`));
+              });
               w.postMessage({ bytes, intraOp, input: ONNX_INPUT, output: ONNX_OUTPUT });
             }),
         ),
@@ -320,23 +325,39 @@ class OnnxWorkers {
   readonly predict: WindowPredictor = async (input, b, win) => {
     const w = await this.acquire();
     const id = this.nextId++;
+    let alive = true;
     try {
       return await new Promise<Float32Array>((resolve, reject) => {
-        const onError = (e: Error) => reject(e);
-        w.once('error', onError);
-        const onMessage = (m: { id: number; data?: Float32Array; error?: string }) => {
-          if (m.id !== id) return;
+        const done = () => {
           w.off('message', onMessage);
           w.off('error', onError);
+          w.off('exit', onExit);
+        };
+        const onError = (e: Error) => {
+          alive = false;
+          done();
+          reject(e);
+        };
+        const onExit = (code: number) => {
+          alive = false;
+          done();
+          reject(new NanoroiError('E_MODEL', `an onnxruntime worker stopped (exit code ${code}) while running ${this.file}`));
+        };
+        const onMessage = (m: { id: number; data?: Float32Array; error?: string }) => {
+          if (m.id !== id) return;
+          done();
           if (m.data) resolve(m.data);
           else reject(new NanoroiError('E_MODEL', `onnxruntime failed on ${this.file}: ${m.error}`));
         };
         w.on('message', onMessage);
+        w.once('error', onError);
+        w.once('exit', onExit);
         // The input is copied into the message, so the caller may reuse its buffer at once.
         w.postMessage({ id, input, dims: [b, 1, win[0], win[1], win[2]] });
       });
     } finally {
-      this.releaseWorker(w);
+      // A worker that died is not handed out again (the caller's error ends the run).
+      if (alive) this.releaseWorker(w);
     }
   };
 

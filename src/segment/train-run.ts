@@ -186,7 +186,9 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   const best = await loadModel(result.bestDir);
   let bytes: Uint8Array;
   try {
-    best.meta.info = { ...(best.meta.info ?? {}), run: outDir };
+    // The run folder relative to the ONNX file, so the exported bytes do not depend on where the
+    // checkout lives (the same run gives the same file on any machine).
+    best.meta.info = { ...(best.meta.info ?? {}), run: path.relative(path.dirname(onnxFile), outDir).split(path.sep).join('/') };
     if (cfg.export.inferenceWindow) best.meta.inferenceWindow = cfg.export.inferenceWindow;
     if (cfg.export.tta !== undefined) best.meta.tta = cfg.export.tta;
     bytes = exportOnnx(best.model, best.meta);

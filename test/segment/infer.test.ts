@@ -136,28 +136,34 @@ describe('sliding window', () => {
   });
 });
 
+/** A nanoroi ONNX file of the pointwise model; `reshapeTo` first reshapes the input (a model that fails at run time on other windows). */
+function pointwiseOnnx(reshapeTo?: number[]): Uint8Array {
+  const g = new GraphBuilder();
+  const w = g.floatInit('w', [4, 1, 1, 1, 1], Float32Array.from(A));
+  const b = g.floatInit('b', [4], Float32Array.from(B));
+  const x = reshapeTo ? g.node('Reshape', ['volume', g.int64Init('shape', reshapeTo)]) : 'volume';
+  const c = g.node('Conv', [x, w, b], { kernel_shape: [1, 1, 1] });
+  g.node('Softmax', [c], { axis: 1 }, 'probabilities');
+  const norm = NormalizationSchema.parse({ lowPercentile: 1, highPercentile: 99, clip: true });
+  const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], tta: true, sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
+  const vi = (name: string, c: number) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'n' }, { dimValue: c }, { dimParam: 'd' }, { dimParam: 'h' }, { dimParam: 'w' }] } } },
+    });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'pw', node: g.nodes, initializer: g.inits, input: [vi('volume', 1)], output: [vi('probabilities', 4)] },
+    metadataProps: [{ key: ONNX_META_KEY, value: JSON.stringify(meta) }],
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
 describe('segmentWithModel (onnxruntime)', () => {
   it('runs a pointwise ONNX model over a volume whose size is no multiple of the window, normalizing as the model says', async () => {
-    const g = new GraphBuilder();
-    const w = g.floatInit('w', [4, 1, 1, 1, 1], Float32Array.from(A));
-    const b = g.floatInit('b', [4], Float32Array.from(B));
-    const c = g.node('Conv', ['volume', w, b], { kernel_shape: [1, 1, 1] });
-    g.node('Softmax', [c], { axis: 1 }, 'probabilities');
+    const bytes = pointwiseOnnx();
     const norm = NormalizationSchema.parse({ lowPercentile: 1, highPercentile: 99, clip: true });
-    const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], tta: true, sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
-    const vi = (name: string, c: number) =>
-      onnx.ValueInfoProto.create({
-        name,
-        type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'n' }, { dimValue: c }, { dimParam: 'd' }, { dimParam: 'h' }, { dimParam: 'w' }] } } },
-      });
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: { name: 'pw', node: g.nodes, initializer: g.inits, input: [vi('volume', 1)], output: [vi('probabilities', 4)] },
-      metadataProps: [{ key: ONNX_META_KEY, value: JSON.stringify(meta) }],
-    });
-    const bytes = onnx.ModelProto.encode(model).finish();
-    expect(readOnnxMeta(bytes)!.name).toBe('pointwise');
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-infer-'));
     const file = path.join(tmp, 'pw.onnx');
     await fs.writeFile(file, bytes);
@@ -187,6 +193,22 @@ describe('segmentWithModel (onnxruntime)', () => {
     expect(Buffer.from(three.labels.data).equals(Buffer.from(r.labels.data))).toBe(true);
     for (let k = 0; k < 4; k++) expect(Buffer.from(three.probabilities![k].buffer).equals(Buffer.from(r.probabilities![k].buffer))).toBe(true);
     await expect(segmentWithModel(vol, { model: path.join(tmp, 'missing.onnx') })).rejects.toThrow(/does not exist/);
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('an onnxruntime failure inside a worker session is one clear error, and a model that will not load is refused', async () => {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-infer-'));
+    const file = path.join(tmp, 'fixed.onnx');
+    await fs.writeFile(file, pointwiseOnnx([1, 1, 8, 8, 8])); // runs on 8³ windows only
+    const vol = makeVolume(randomImage([12, 12, 12], 5), [12, 12, 12], [0.05, 0.05, 0.05]);
+    const ok = await segmentWithModel(vol, { model: file, threads: 2, quiet: true, tta: false, window: [8, 8, 8] });
+    expect(ok.info.windows).toBe(8);
+    await expect(segmentWithModel(vol, { model: file, threads: 2, quiet: true, tta: false, window: [12, 12, 12] })).rejects.toThrow(/^onnxruntime failed on .*fixed\.onnx: /);
+    // nanoroi metadata but a graph onnxruntime refuses (an op that does not exist)
+    const bad = onnx.ModelProto.decode(pointwiseOnnx());
+    bad.graph!.node![0].opType = 'NoSuchOp';
+    await fs.writeFile(path.join(tmp, 'bad.onnx'), onnx.ModelProto.encode(bad).finish());
+    await expect(segmentWithModel(vol, { model: path.join(tmp, 'bad.onnx'), threads: 2, quiet: true })).rejects.toThrow(/^onnxruntime cannot load .*bad\.onnx: /);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });

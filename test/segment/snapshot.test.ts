@@ -90,6 +90,12 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
     expect(diffBC).toBe(0);
     expect(diffBS).toBe(0);
     expect(r2.result.history.map((h) => h.trainLoss)).toEqual(r3.result.history.map((h) => h.trainLoss));
+    // The exported ONNX files are the same bytes too: nothing in them depends on the folder the
+    // run lives in (the run is recorded relative to the ONNX file).
+    expect(r2.onnx).not.toBe(r3.onnx);
+    expect(Buffer.compare(await fs.readFile(r2.onnx), await fs.readFile(r3.onnx))).toBe(0);
+    const { readOnnxMeta } = await import('../../src/segment/onnx-export.js');
+    expect(readOnnxMeta(new Uint8Array(await fs.readFile(r2.onnx)))!.info!.run).toBe('.');
 
     // Without --resume an existing snapshot is not used.
     const r4 = path.join(tmp, 'runD');
@@ -176,6 +182,7 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
     const { readOnnxMeta } = await import('../../src/segment/onnx-export.js');
     const meta = readOnnxMeta(new Uint8Array(await fs.readFile(onnx)))!;
     expect(meta.name).toBe(stage2);
+    expect(meta.info!.run).toBe(`../out/train/${stage2}`);
     expect(card.inference).toEqual({ tta: meta.tta ?? false, window: meta.inferenceWindow ?? null, postprocess: true });
     expect(meta.tta).toBe(true);
     // The default window is the stage-2 config's (64³ since 0.7.0: more context, fewer windows).
