@@ -188,7 +188,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   try {
     // The run folder relative to the ONNX file, so the exported bytes do not depend on where the
     // checkout lives (the same run gives the same file on any machine).
-    best.meta.info = { ...(best.meta.info ?? {}), run: path.relative(path.dirname(onnxFile), outDir).split(path.sep).join('/') };
+    best.meta.info = { ...(best.meta.info ?? {}), run: path.relative(path.dirname(onnxFile), outDir).split(path.sep).join('/') || '.' };
     if (cfg.export.inferenceWindow) best.meta.inferenceWindow = cfg.export.inferenceWindow;
     if (cfg.export.tta !== undefined) best.meta.tta = cfg.export.tta;
     bytes = exportOnnx(best.model, best.meta);
