@@ -13,14 +13,14 @@ import * as path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { NanoroiError } from '../core/errors.js';
 import { packageRoot, readInputFile } from '../core/fsutil.js';
-import { toRunnableUrl } from '../core/pool.js';
+import { WorkerPool } from '../core/pool.js';
 import { Progress } from '../core/progress.js';
 import type { Vec3, Volume } from '../core/volume.js';
 import { applyWindow, intensityWindow, type IntensityWindow } from './normalize.js';
 import { readOnnxMeta, ONNX_INPUT, ONNX_OUTPUT, type OnnxMeta } from './onnx-export.js';
+import type { WindowTask } from './onnx-worker.js';
 import { postprocessLabels, type PostprocessOptions, type PostprocessStats } from './postprocess.js';
 
 /** Predict one batch: input [b, 1, wz, wy, wx] → probabilities [b, K, wz, wy, wx]. */
@@ -272,100 +272,6 @@ export function onnxThreads(threads: number, sessions?: number): { workers: numb
   return { workers, intraOp: Math.max(1, Math.floor(t / workers)) };
 }
 
-/** onnxruntime sessions on worker threads (src/segment/onnx-worker.ts); predict() uses a free one. */
-class OnnxWorkers {
-  private idle: Worker[] = [];
-  private waiting: ((w: Worker) => void)[] = [];
-  private nextId = 1;
-
-  private constructor(
-    private readonly file: string,
-    private readonly all: Worker[],
-  ) {
-    this.idle = [...all];
-  }
-
-  static async open(file: string, bytes: Uint8Array, n: number, intraOp: number): Promise<OnnxWorkers> {
-    const url = toRunnableUrl(new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url).href);
-    const all = Array.from({ length: n }, () => new Worker(new URL(url)));
-    try {
-      await Promise.all(
-        all.map(
-          (w) =>
-            new Promise<void>((resolve, reject) => {
-              const onError = (e: Error) => reject(e);
-              w.once('error', onError);
-              w.once('message', (m: { ready?: boolean; error?: string }) => {
-                w.off('error', onError);
-                if (m.ready) resolve();
-                else reject(new NanoroiError('E_MODEL', `onnxruntime cannot load ${file}: ${m.error}`));
-              });
-              w.postMessage({ bytes, intraOp, input: ONNX_INPUT, output: ONNX_OUTPUT });
-            }),
-        ),
-      );
-    } catch (e) {
-      await Promise.all(all.map((w) => w.terminate()));
-      throw e;
-    }
-    return new OnnxWorkers(file, all);
-  }
-
-  private acquire(): Promise<Worker> {
-    const w = this.idle.pop();
-    return w ? Promise.resolve(w) : new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  private releaseWorker(w: Worker): void {
-    const next = this.waiting.shift();
-    if (next) next(w);
-    else this.idle.push(w);
-  }
-
-  readonly predict: WindowPredictor = async (input, b, win) => {
-    const w = await this.acquire();
-    const id = this.nextId++;
-    let alive = true;
-    try {
-      return await new Promise<Float32Array>((resolve, reject) => {
-        const done = () => {
-          w.off('message', onMessage);
-          w.off('error', onError);
-          w.off('exit', onExit);
-        };
-        const onError = (e: Error) => {
-          alive = false;
-          done();
-          reject(e);
-        };
-        const onExit = (code: number) => {
-          alive = false;
-          done();
-          reject(new NanoroiError('E_MODEL', `an onnxruntime worker stopped (exit code ${code}) while running ${this.file}`));
-        };
-        const onMessage = (m: { id: number; data?: Float32Array; error?: string }) => {
-          if (m.id !== id) return;
-          done();
-          if (m.data) resolve(m.data);
-          else reject(new NanoroiError('E_MODEL', `onnxruntime failed on ${this.file}: ${m.error}`));
-        };
-        w.on('message', onMessage);
-        w.once('error', onError);
-        w.once('exit', onExit);
-        // The input is copied into the message, so the caller may reuse its buffer at once.
-        w.postMessage({ id, input, dims: [b, 1, win[0], win[1], win[2]] });
-      });
-    } finally {
-      // A worker that died is not handed out again (the caller's error ends the run).
-      if (alive) this.releaseWorker(w);
-    }
-  };
-
-  async close(): Promise<void> {
-    await Promise.all(this.all.map((w) => w.terminate()));
-  }
-}
-
 /** Open an exported nanoroi ONNX model with onnxruntime-node (CPU; one single-threaded session per core, on worker threads). */
 export async function openOnnxModel(file: string, threads = availableParallelism(), sessions?: number): Promise<OnnxModel> {
   if (!existsSync(file)) {
@@ -381,8 +287,16 @@ export async function openOnnxModel(file: string, threads = availableParallelism
   }
   if (!meta || meta.format !== 'nanoroi-unet-onnx') throw new NanoroiError('E_MODEL', `${file} is an ONNX model without nanoroi metadata; export it with nanoroi train (or exportOnnx)`);
   const { workers, intraOp } = onnxThreads(threads, sessions);
-  const runner = await OnnxWorkers.open(file, bytes, workers, intraOp);
-  return { file, sha256: createHash('sha256').update(bytes).digest('hex'), meta, predict: runner.predict, concurrency: workers, release: () => runner.close() };
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  // A pool of its own, so the sessions (one per worker, opened on its first batch) go when it closes.
+  const pool = new WorkerPool(workers);
+  const kernel = new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url).href;
+  const predict: WindowPredictor = async (input, b, win) => {
+    const task: WindowTask = { file, sha256, intraOp, inputName: ONNX_INPUT, outputName: ONNX_OUTPUT, dims: [b, 1, win[0], win[1], win[2]], input };
+    // The input is copied into the message, so the caller may reuse its buffer at once.
+    return (await pool.map<WindowTask, Float32Array>(kernel, 'predictWindows', [task]))[0];
+  };
+  return { file, sha256, meta, predict, concurrency: workers, release: () => pool.close() };
 }
 
 /**

@@ -1,23 +1,32 @@
 /**
- * One onnxruntime session on a worker thread (see OnnxWorkers in infer.ts). Messages:
- * {bytes} opens the session (reply {ready} or {error}); {id, input, dims} runs one batch of
- * windows (reply {id, data} with the output's buffer transferred, or {id, error}).
+ * Worker-pool kernel (core/pool.ts): one batch of windows through this worker thread's own
+ * onnxruntime session, opened on the first batch and kept for the ones after (infer.ts
+ * `openOnnxModel` gives each model a pool of its own and closes it when done).
  */
-import { parentPort } from 'node:worker_threads';
+import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-node';
+import { NanoroiError } from '../core/errors.js';
 
-type Msg = { bytes: Uint8Array; intraOp: number; input: string; output: string } | { id: number; input: Float32Array; dims: number[] };
+export interface WindowTask {
+  /** The .onnx file, and its SHA-256 (which session this worker holds). */
+  file: string;
+  sha256: string;
+  intraOp: number;
+  inputName: string;
+  outputName: string;
+  /** [b, 1, wz, wy, wx] */
+  dims: number[];
+  input: Float32Array;
+}
 
-let session: InferenceSession | null = null;
-let names = { input: '', output: '' };
+let open: { sha256: string; session: Promise<InferenceSession> } | null = null;
 
-parentPort!.on('message', async (msg: Msg) => {
+export async function predictWindows(t: WindowTask): Promise<Float32Array> {
   const ort = (await import('onnxruntime-node')).default;
-  if ('bytes' in msg) {
-    try {
-      names = { input: msg.input, output: msg.output };
-      session = await ort.InferenceSession.create(msg.bytes, {
-        intraOpNumThreads: msg.intraOp,
+  if (open?.sha256 !== t.sha256) {
+    const create = async () =>
+      ort.InferenceSession.create(await readFile(t.file), {
+        intraOpNumThreads: t.intraOp,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
@@ -26,21 +35,19 @@ parentPort!.on('message', async (msg: Msg) => {
         // session needs (0.4.0: 256³ took 75 s with spinning against 46 s without, under load).
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
-      parentPort!.postMessage({ ready: true });
-    } catch (e) {
-      parentPort!.postMessage({ error: (e as Error).message });
-    }
-    return;
+    open = { sha256: t.sha256, session: create() };
+  }
+  let session: InferenceSession;
+  try {
+    session = await open.session;
+  } catch (e) {
+    open = null;
+    throw new NanoroiError('E_MODEL', `onnxruntime cannot load ${t.file}: ${(e as Error).message}`);
   }
   try {
-    if (!session) throw new Error('no session');
-    const t = new ort.Tensor('float32', msg.input, msg.dims);
-    const out = await session.run({ [names.input]: t });
-    const data = out[names.output].data as Float32Array;
-    // onnxruntime may hand back a view of a larger buffer: send exactly the output's bytes.
-    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-    parentPort!.postMessage({ id: msg.id, data: own }, [own.buffer as ArrayBuffer]);
+    const out = await session.run({ [t.inputName]: new ort.Tensor('float32', t.input, t.dims) });
+    return out[t.outputName].data as Float32Array;
   } catch (e) {
-    parentPort!.postMessage({ id: msg.id, error: (e as Error).message });
+    throw new NanoroiError('E_MODEL', `onnxruntime failed on ${t.file}: ${(e as Error).message}`);
   }
-});
+}
