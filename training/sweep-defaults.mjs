@@ -86,7 +86,7 @@ for (const dir of samples) {
     const key = `${st.tta ?? 'model'}/${st.overlap ?? 'default'}/${st.window ?? 'default'}`;
     if (!runs.has(key)) runs.set(key, await segmentRaw(dir, img, st.tta, st.overlap, st.window));
     const m = runs.get(key);
-    const labels = postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data).labels;
+    const labels = (await postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data)).labels;
     const conf = predictedClassConfidence(labels.data, m.probabilities);
     const det = await proposeRoisDetailed(labels, { intensity: img, probabilities: { data: conf, classes: 1 }, resolution_um: res, threads: 0, quiet: true, ...(st.propose ?? {}) });
     const sc = scoreRois(det.file, truth.features);

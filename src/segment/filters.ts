@@ -145,6 +145,20 @@ export async function gaussian3d(src: Float32Array, shape: Vec3, sigmaVox: Vec3)
   return cur;
 }
 
+/**
+ * convolveAxis over the whole volume, split over the worker pool by planes when the volume is large
+ * (the same bytes as one call). `dst` must be SharedArrayBuffer-backed then (sharedFloat32).
+ */
+export async function convolveAxisPooled(src: Float32Array, dst: Float32Array, shape: Vec3, axis: 0 | 1 | 2, weights: Float32Array): Promise<void> {
+  const n = src.length;
+  let s = src;
+  if (usePool(n) && !isShared(src)) {
+    s = sharedF32(n);
+    s.set(src);
+  }
+  await runZ<ConvTask>('convolveAxis', { src: s, dst, shape, axis, weights }, shape[0], n);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hessian sheetness
 
@@ -261,7 +275,7 @@ export async function sheetness(vol: Float32Array, shape: Vec3, spacing: Vec3, m
   return out;
 }
 
-const KERNELS: Record<string, (t: never) => void> = { convolveAxis, sheetnessKernel };
+const KERNELS: Record<string, (t: never) => void> = { convolveAxis, sheetnessKernel, edtPass };
 
 // ---------------------------------------------------------------------------------------------
 // Distance transform and morphology
@@ -303,77 +317,96 @@ function dt1d(f: Float64Array, n: number, w: number, d: Float64Array, v: Int32Ar
   }
 }
 
+/** One pass of edtSquared over a range: x and y passes over planes z ∈ [r0, r1), the z pass over plane offsets [r0, r1). */
+export interface EdtPassTask {
+  pass: 'x' | 'y' | 'z';
+  /** The feature mask (read by the x pass). */
+  feature: Uint8Array;
+  /** Working squared distances (shared between the passes). */
+  g: Float64Array;
+  /** Result (written by the z pass). */
+  out: Float32Array;
+  shape: Vec3;
+  spacing: Vec3;
+  /** Feature voxels are those with `(feature[i] !== 0) === on`. */
+  on: boolean;
+  cap: number;
+  r0: number;
+  r1: number;
+}
+
 /**
- * Exact squared Euclidean distance (in µm², or voxels² with spacing [1,1,1]) from every voxel to
- * the nearest voxel where `feature[i] === value`. No feature at all gives 1e30 everywhere. With a
- * `cap`, squared distances above it come back as 1e30 too — exact for callers that only ask
- * "within cap?", and much cheaper, since lines wholly inside or wholly out of reach are skipped.
+ * Kernel: one pass of the capped distance transform over lines that do not meet any other task's,
+ * so the passes split over workers give the same bytes as one thread.
  */
-export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1, cap = Infinity): Float32Array {
-  const [nz, ny, nx] = shape;
-  const n = nz * ny * nx;
-  const g = new Float64Array(n);
-  const L = Math.max(nx, ny, nz);
-  const d = new Float64Array(L), zb = new Float64Array(L + 1);
-  const v = new Int32Array(L);
+export function edtPass(t: EdtPassTask): void {
+  const { feature, g, out, spacing, on, cap, r0, r1 } = t;
+  const [nz, ny, nx] = t.shape;
   const plane = ny * nx;
-  const on = value !== 0;
-  // x lines, where the feature itself is the input: the distance to the nearest feature voxel of
-  // the row by a forward and a backward scan (the same wx·dq² the parabola pass would give).
-  const wx = spacing[2] * spacing[2];
-  for (let o = 0; o < n; o += nx) {
-    let last = -1;
-    for (let x = 0; x < nx; x++) {
-      if ((feature[o + x] !== 0) === on) last = x;
-      g[o + x] = last < 0 ? BIG : wx * (x - last) * (x - last);
-    }
-    last = -1;
-    for (let x = nx - 1; x >= 0; x--) {
-      if ((feature[o + x] !== 0) === on) last = x;
-      if (last >= 0) {
-        const e = wx * (last - x) * (last - x);
-        if (e < g[o + x]) g[o + x] = e;
+  if (t.pass === 'x') {
+    // x lines, where the feature itself is the input: the distance to the nearest feature voxel of
+    // the row by a forward and a backward scan (the same wx·dq² the parabola pass would give).
+    const wx = spacing[2] * spacing[2];
+    for (let o = r0 * plane; o < r1 * plane; o += nx) {
+      let last = -1;
+      for (let x = 0; x < nx; x++) {
+        if ((feature[o + x] !== 0) === on) last = x;
+        g[o + x] = last < 0 ? BIG : wx * (x - last) * (x - last);
       }
-      if (g[o + x] > cap) g[o + x] = BIG;
+      last = -1;
+      for (let x = nx - 1; x >= 0; x--) {
+        if ((feature[o + x] !== 0) === on) last = x;
+        if (last >= 0) {
+          const e = wx * (last - x) * (last - x);
+          if (e < g[o + x]) g[o + x] = e;
+        }
+        if (g[o + x] > cap) g[o + x] = BIG;
+      }
     }
+    return;
   }
   // y and z lines are strided: transpose blocks of B neighbouring lines into a small buffer with
   // contiguous row reads, so the passes do not miss the cache on every element. A line that is all
   // feature (0) or all beyond reach (BIG) is its own transform and is skipped.
   const B = 32;
+  const L = Math.max(nx, ny, nz);
+  const d = new Float64Array(L), zb = new Float64Array(L + 1);
+  const v = new Int32Array(L);
   const buf = new Float64Array(B * L);
   const line = (col: Float64Array, len: number, w: number) => {
     let lo = BIG;
     let hi = 0;
     for (let q = 0; q < len; q++) {
-      const t = col[q];
-      if (t < lo) lo = t;
-      if (t > hi) hi = t;
+      const c = col[q];
+      if (c < lo) lo = c;
+      if (c > hi) hi = c;
     }
     if (hi === 0 || lo >= BIG) return;
     dt1d(col, len, w, d, v, zb);
     for (let q = 0; q < len; q++) col[q] = d[q] > cap ? BIG : d[q];
   };
-  const wy = spacing[1] * spacing[1];
-  for (let z = 0; z < nz; z++) {
-    for (let x0 = 0; x0 < nx; x0 += B) {
-      const w = Math.min(B, nx - x0);
-      const base = z * plane + x0;
-      for (let y = 0; y < ny; y++) {
-        const o = base + y * nx;
-        for (let j = 0; j < w; j++) buf[j * ny + y] = g[o + j];
-      }
-      for (let j = 0; j < w; j++) line(buf.subarray(j * ny, j * ny + ny), ny, wy);
-      for (let y = 0; y < ny; y++) {
-        const o = base + y * nx;
-        for (let j = 0; j < w; j++) g[o + j] = buf[j * ny + y];
+  if (t.pass === 'y') {
+    const wy = spacing[1] * spacing[1];
+    for (let z = r0; z < r1; z++) {
+      for (let x0 = 0; x0 < nx; x0 += B) {
+        const w = Math.min(B, nx - x0);
+        const base = z * plane + x0;
+        for (let y = 0; y < ny; y++) {
+          const o = base + y * nx;
+          for (let j = 0; j < w; j++) buf[j * ny + y] = g[o + j];
+        }
+        for (let j = 0; j < w; j++) line(buf.subarray(j * ny, j * ny + ny), ny, wy);
+        for (let y = 0; y < ny; y++) {
+          const o = base + y * nx;
+          for (let j = 0; j < w; j++) g[o + j] = buf[j * ny + y];
+        }
       }
     }
+    return;
   }
   const wz = spacing[0] * spacing[0];
-  const out = new Float32Array(n);
-  for (let i0 = 0; i0 < plane; i0 += B) {
-    const w = Math.min(B, plane - i0);
+  for (let i0 = r0; i0 < r1; i0 += B) {
+    const w = Math.min(B, r1 - i0);
     for (let z = 0; z < nz; z++) {
       const o = z * plane + i0;
       for (let j = 0; j < w; j++) buf[j * nz + z] = g[o + j];
@@ -384,7 +417,43 @@ export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, valu
       for (let j = 0; j < w; j++) out[o + j] = buf[j * nz + z] >= BIG ? BIG : buf[j * nz + z];
     }
   }
-  return out;
+}
+
+/**
+ * Exact squared Euclidean distance (in µm², or voxels² with spacing [1,1,1]) from every voxel to
+ * the nearest voxel where `feature[i] === value`. No feature at all gives 1e30 everywhere. With a
+ * `cap`, squared distances above it come back as 1e30 too — exact for callers that only ask
+ * "within cap?", and much cheaper, since lines wholly inside or wholly out of reach are skipped.
+ */
+export function edtSquared(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1, cap = Infinity): Float32Array {
+  const [nz, ny, nx] = shape;
+  const n = nz * ny * nx;
+  const task: EdtPassTask = { pass: 'x', feature, g: new Float64Array(n), out: new Float32Array(n), shape, spacing, on: value !== 0, cap, r0: 0, r1: nz };
+  edtPass(task);
+  edtPass({ ...task, pass: 'y' });
+  edtPass({ ...task, pass: 'z', r1: ny * nx });
+  return task.out;
+}
+
+/** edtSquared with each pass split over the worker pool (large volumes); the same bytes. */
+export async function edtSquaredPooled(feature: Uint8Array, shape: Vec3, spacing: Vec3, value = 1, cap = Infinity): Promise<Float32Array> {
+  const [nz, ny, nx] = shape;
+  const n = nz * ny * nx;
+  if (!usePool(n)) return edtSquared(feature, shape, spacing, value, cap);
+  const pool = getPool();
+  let f = feature;
+  if (!isShared(f)) {
+    f = new Uint8Array(new SharedArrayBuffer(n) as unknown as ArrayBuffer);
+    f.set(feature);
+  }
+  const base = { feature: f, g: new Float64Array(new SharedArrayBuffer(n * 8) as unknown as ArrayBuffer), out: sharedF32(n), shape, spacing, on: value !== 0, cap };
+  const parts = pool.size * 2;
+  for (const pass of ['x', 'y', 'z'] as const) {
+    // z lines in blocks of whole 32-line groups so each task transposes full blocks.
+    const ranges = pass === 'z' ? splitRange(Math.ceil((ny * nx) / 32), parts).map(([a, b]) => [a * 32, Math.min(b * 32, ny * nx)]) : splitRange(nz, parts);
+    await pool.map<EdtPassTask, void>(import.meta.url, 'edtPass', ranges.map(([r0, r1]) => ({ ...base, pass, r0, r1 })));
+  }
+  return base.out;
 }
 
 /** Dilation by a ball of radius r (µm, anisotropic spacing honoured). */
@@ -392,6 +461,15 @@ export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: n
   const lim = r_um * r_um * (1 + 1e-9);
   // Distances beyond the radius only ever say "not within it": capping them lets whole lines skip.
   const d2 = edtSquared(mask, shape, spacing, 1, lim);
+  const out = new Uint8Array(mask.length);
+  for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
+  return out;
+}
+
+/** dilateBall with the distance transform on the worker pool (large volumes); the same bytes. */
+export async function dilateBallPooled(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Promise<Uint8Array> {
+  const lim = r_um * r_um * (1 + 1e-9);
+  const d2 = await edtSquaredPooled(mask, shape, spacing, 1, lim);
   const out = new Uint8Array(mask.length);
   for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
   return out;

@@ -368,7 +368,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     progress.finish();
     let labels: Volume<Uint8Array> = { data: r.labels, shape: [...vol.shape] as Vec3, spacing_um: [...vol.spacing_um] as Vec3, origin_um: [...vol.origin_um] as Vec3 };
     let pp: PostprocessStats | undefined;
-    if (opts.postprocess !== false) ({ labels, stats: pp } = postprocessLabels(labels, opts.postprocess ?? {}, vol.data instanceof Float32Array ? vol.data : Float32Array.from(vol.data as ArrayLike<number>)));
+    if (opts.postprocess !== false) ({ labels, stats: pp } = await postprocessLabels(labels, opts.postprocess ?? {}, vol.data instanceof Float32Array ? vol.data : Float32Array.from(vol.data as ArrayLike<number>)));
     const counts = new Array(m.meta.classes.length).fill(0);
     for (let i = 0; i < labels.data.length; i++) counts[labels.data[i]]++;
     return {

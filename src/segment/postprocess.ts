@@ -36,7 +36,8 @@ import { z } from 'zod';
 import { NanoroiError } from '../core/errors.js';
 import { parseWith } from '../core/schema.js';
 import { kthSmallest, type Vec3, type Volume } from '../core/volume.js';
-import { convolveAxis, dilateBall, gaussianKernel1D, labelComponents } from './filters.js';
+import { convolveAxisPooled, dilateBallPooled, gaussianKernel1D, labelComponents } from './filters.js';
+import { sharedFloat32 } from '../core/pool.js';
 
 export const PostprocessSchema = z
   .object({
@@ -105,8 +106,11 @@ export interface PostprocessStats {
 
 const CLASS = { micropore: 2, crack: 3 } as const;
 
-/** Prune defect components in place-free fashion; returns new labels and what was removed. */
-export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessOptions = {}, image?: Float32Array): { labels: Volume<Uint8Array>; stats: PostprocessStats } {
+/**
+ * Prune defect components in place-free fashion; returns new labels and what was removed. The
+ * distance transform and the smoothing of large volumes run on the worker pool (the same bytes).
+ */
+export async function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessOptions = {}, image?: Float32Array): Promise<{ labels: Volume<Uint8Array>; stats: PostprocessStats }> {
   const o = parseWith(PostprocessSchema, opts, 'post-processing options');
   const shape = labels.shape as Vec3;
   const voxVol = labels.spacing_um[0] * labels.spacing_um[1] * labels.spacing_um[2];
@@ -117,12 +121,12 @@ export function postprocessLabels(labels: Volume<Uint8Array>, opts: PostprocessO
   stats.dimParticle = 0;
   if (image && o.minParticleContrast !== null) {
     if (image.length !== out.length) throw new NanoroiError('E_SHAPE', `grey volume has ${image.length} voxels, labels ${out.length}`);
-    stats.dimParticle = dropDimParticle(out, image, shape, o.minParticleContrast);
+    stats.dimParticle = await dropDimParticle(out, image, shape, o.minParticleContrast);
   }
   if (o.sampleGap_um !== null) {
     const fg = new Uint8Array(out.length);
     for (let i = 0; i < out.length; i++) fg[i] = out[i] !== 0 ? 1 : 0;
-    const bodies = labelComponents(dilateBall(fg, shape, labels.spacing_um as Vec3, o.sampleGap_um / 2), shape, 26);
+    const bodies = labelComponents(await dilateBallPooled(fg, shape, labels.spacing_um as Vec3, o.sampleGap_um / 2), shape, 26);
     let largest = 0;
     for (let l = 1; l < bodies.sizes.length; l++) largest = Math.max(largest, bodies.sizes[l]);
     const drop = new Uint8Array(bodies.sizes.length);
@@ -360,15 +364,15 @@ export function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): n
   return kthSmallest(v, k); // the sorted middle value, without sorting millions of voxels
 }
 
-function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, share: number): number {
+async function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, share: number): Promise<number> {
   const P = medianOf(image, labels, 1);
   const B = medianOf(image, labels, 0);
   if (!(P > B)) return 0; // no contrast to judge by
   const w = gaussianKernel1D(1);
-  const a = new Float32Array(image.length);
-  const b = new Float32Array(image.length);
-  convolveAxis({ src: image, dst: a, shape, axis: 2, weights: w, z0: 0, z1: shape[0] });
-  convolveAxis({ src: a, dst: b, shape, axis: 1, weights: w, z0: 0, z1: shape[0] });
+  const a = sharedFloat32(image.length);
+  const b = sharedFloat32(image.length);
+  await convolveAxisPooled(image, a, shape, 2, w);
+  await convolveAxisPooled(a, b, shape, 1, w);
   // The z pass only where the rule looks (particle voxels), with convolveAxis's float steps.
   const limit = B + share * (P - B);
   const [nz, ny, nx] = shape;

@@ -1,12 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Vec3 } from '../../src/core/volume.js';
 import { Rng } from '../../src/core/rng.js';
-import { setThreads } from '../../src/core/pool.js';
+import { setThreads, sharedFloat32 } from '../../src/core/pool.js';
 import {
   closeBall,
+  convolveAxis,
+  convolveAxisPooled,
   dilateBall,
+  dilateBallPooled,
   erodeBall,
   edtSquared,
+  edtSquaredPooled,
   fillHoles,
   gaussian3d,
   gaussianKernel1D,
@@ -102,6 +106,37 @@ describe('distance transform and morphology', () => {
         }
       }
     }
+  });
+
+  it('the pooled distance transform, dilation and axis convolution give the same bytes as one thread (needs the build in dist/)', async () => {
+    // Odd sizes, so the z pass's 32-line blocks and the plane ranges split unevenly over tasks.
+    const shape: Vec3 = [131, 127, 129];
+    const n = shape[0] * shape[1] * shape[2];
+    expect(n).toBeGreaterThanOrEqual(PARALLEL_MIN_VOXELS);
+    const rng = new Rng(21);
+    const m = new Uint8Array(n);
+    for (let i = 0; i < n; i++) m[i] = rng.next() < 0.002 ? 1 : 0;
+    for (let i = 40 * 127 * 129; i < 41 * 127 * 129; i++) m[i] = 1; // a full plane: all-feature lines
+    const sp: Vec3 = [0.06, 0.05, 0.05];
+    setThreads(2);
+    for (const [value, cap] of [[1, Infinity], [1, 0.3 * 0.3], [0, 0.12 * 0.12]] as [number, number][]) {
+      const a = edtSquared(m, shape, sp, value, cap);
+      const b = await edtSquaredPooled(m, shape, sp, value, cap);
+      expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength))).toBe(true);
+    }
+    const dil = await dilateBallPooled(m, shape, sp, 0.25);
+    expect(Buffer.from(dil).equals(Buffer.from(dilateBall(m, shape, sp, 0.25)))).toBe(true);
+    expect(dil.reduce((s, v) => s + v, 0)).toBeGreaterThan(m.reduce((s, v) => s + v, 0) * 10);
+    const img = Float32Array.from({ length: n }, () => rng.next());
+    const w = gaussianKernel1D(1);
+    for (const axis of [0, 1, 2] as const) {
+      const one = new Float32Array(n);
+      convolveAxis({ src: img, dst: one, shape, axis, weights: w, z0: 0, z1: shape[0] });
+      const pooled = sharedFloat32(n);
+      await convolveAxisPooled(img, pooled, shape, axis, w);
+      expect(Buffer.from(pooled.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+    setThreads(0);
   });
 
   it('closing bridges a 2-voxel gap; hole filling fills an enclosed cavity only', () => {
