@@ -1,10 +1,16 @@
 /**
- * Progress on stderr: a one-line bar with percent and ETA when stderr is a TTY, nothing otherwise
- * (CI logs stay clean) or when quiet. `--log-json` consumers get JSON lines through `setJsonLog`.
+ * Progress on stderr: a one-line bar with percent and ETA when stderr is a TTY; otherwise (a log
+ * file, `nohup`, CI) one plain line at most every `intervalMs` (default a minute), so a job that runs
+ * for hours says how far it is without filling a short run's log; nothing when quiet.
+ * `--log-json` consumers get JSON lines through `setJsonLog` (progress lines at the same pace).
  */
 export interface ProgressOptions {
   quiet?: boolean;
   stream?: NodeJS.WriteStream;
+  /** Least time between two plain or JSON progress lines (ms; default 60 000). */
+  intervalMs?: number;
+  /** Clock in ms (tests). */
+  now?: () => number;
 }
 
 let globalQuiet = false;
@@ -37,19 +43,32 @@ export function formatDuration(s: number): string {
 }
 
 export class Progress {
-  private readonly start = performance.now();
+  private readonly now: () => number;
+  private readonly start: number;
   private done = 0;
   private lastDraw = 0;
+  private lastLine: number;
   private readonly stream: NodeJS.WriteStream;
-  private readonly active: boolean;
+  /** 'bar' redraws in place (TTY), 'lines' writes a plain or JSON line now and then, 'off' nothing. */
+  private readonly mode: 'bar' | 'lines' | 'off';
+  private readonly intervalMs: number;
 
   constructor(
     readonly label: string,
     readonly total: number,
     opts: ProgressOptions = {},
   ) {
+    this.now = opts.now ?? (() => performance.now());
+    this.start = this.now();
+    this.lastLine = this.start;
     this.stream = opts.stream ?? process.stderr;
-    this.active = !(opts.quiet ?? globalQuiet) && !jsonLog && Boolean(this.stream.isTTY);
+    this.intervalMs = opts.intervalMs ?? 60_000;
+    const quiet = opts.quiet ?? globalQuiet;
+    this.mode = jsonLog ? 'lines' : quiet ? 'off' : this.stream.isTTY ? 'bar' : 'lines';
+  }
+
+  private get active(): boolean {
+    return this.mode === 'bar';
   }
 
   tick(n = 1): void {
@@ -58,8 +77,21 @@ export class Progress {
 
   update(done: number): void {
     this.done = Math.min(done, this.total);
-    if (!this.active) return;
-    const now = performance.now();
+    if (this.mode === 'off') return;
+    const now = this.now();
+    if (this.mode === 'lines') {
+      if (now - this.lastLine < this.intervalMs || this.done >= this.total) return;
+      this.lastLine = now;
+      const frac = this.total > 0 ? this.done / this.total : 1;
+      const elapsed = (now - this.start) / 1000;
+      const eta = frac > 0 ? (elapsed * (1 - frac)) / frac : NaN;
+      if (jsonLog) {
+        this.stream.write(JSON.stringify({ t: new Date().toISOString(), level: 'progress', stage: this.label, done: this.done, total: this.total, elapsed_s: +elapsed.toFixed(1), eta_s: Number.isFinite(eta) ? +eta.toFixed(1) : null }) + '\n');
+      } else {
+        this.stream.write(`${this.label}: ${(frac * 100).toFixed(0)}% (${this.done}/${this.total}), ${formatDuration(elapsed)} so far, ETA ${formatDuration(eta)}\n`);
+      }
+      return;
+    }
     if (now - this.lastDraw < 100 && this.done < this.total) return;
     this.lastDraw = now;
     const frac = this.total > 0 ? this.done / this.total : 1;
@@ -73,7 +105,7 @@ export class Progress {
 
   /** Finish the bar; returns elapsed seconds. */
   finish(message?: string): number {
-    const elapsed = (performance.now() - this.start) / 1000;
+    const elapsed = (this.now() - this.start) / 1000;
     if (this.active) this.stream.write(`\r${' '.repeat(70)}\r`);
     if (jsonLog) log(message ?? `${this.label} done`, { stage: this.label, seconds: elapsed });
     else if (message) log(message);

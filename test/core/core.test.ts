@@ -192,7 +192,7 @@ describe('formatDuration', () => {
 });
 
 describe('Progress', () => {
-  it('draws a bar with ETA on a TTY, nothing when not a TTY or quiet', async () => {
+  it('draws a bar with ETA on a TTY, nothing within a minute when not a TTY, nothing when quiet', async () => {
     const { Progress } = await import('../../src/core/progress.js');
     const out: string[] = [];
     const fake = (isTTY: boolean) => ({ isTTY, write: (s: string) => (out.push(s), true) }) as unknown as NodeJS.WriteStream;
@@ -208,5 +208,39 @@ describe('Progress', () => {
     r.tick(4);
     r.finish();
     expect(out).toEqual([]);
+  });
+
+  it('off a TTY writes one plain line per interval with percent and ETA (a long job in a log file)', async () => {
+    const { Progress, setJsonLog } = await import('../../src/core/progress.js');
+    const out: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => (out.push(s), true) } as unknown as NodeJS.WriteStream;
+    let t = 0;
+    const p = new Progress('train demo', 100, { stream, now: () => t });
+    t = 30_000;
+    p.tick(10); // 30 s: too soon
+    expect(out).toEqual([]);
+    t = 60_000;
+    p.tick(10); // 20 % after a minute: 4 minutes to go
+    expect(out).toEqual(['train demo: 20% (20/100), 1m00s so far, ETA 4m00s\n']);
+    t = 90_000;
+    p.tick(20); // within the interval of the last line
+    t = 121_000;
+    p.update(50); // 50 % after 121 s
+    expect(out[1]).toBe('train demo: 50% (50/100), 2m01s so far, ETA 2m01s\n');
+    t = 400_000;
+    p.update(100); // done: no progress line, the caller's finish message says it
+    expect(out).toHaveLength(2);
+    out.length = 0;
+    setJsonLog(true);
+    try {
+      t = 0;
+      const j = new Progress('segment', 8, { stream, now: () => t, intervalMs: 1000 });
+      t = 1500;
+      j.tick(2);
+      expect(out).toHaveLength(1);
+      expect(JSON.parse(out[0])).toMatchObject({ level: 'progress', stage: 'segment', done: 2, total: 8, elapsed_s: 1.5, eta_s: 4.5 });
+    } finally {
+      setJsonLog(false);
+    }
   });
 });
