@@ -2,7 +2,7 @@
 // Re-check the defaults that depend on the model (DEVELOPERS.md): segment each volume of the given
 // dataset splits once, then score label Dice and the ROIs `propose` makes (scoreRois) for each
 // setting in turn. A setting may hold `postprocess` (post-processing options), `propose` (propose
-// options, e.g. minConfidence or watershed), `tta` (true/false; default: the model's), `window` ([z, y, x]) and `overlap`
+// options, e.g. minConfidence or watershed), `tta` (true/false; default: the model's), `window` ([z, y, x]), `overlap` and `classScale` ([s0, s1, s2, s3]: labels by the argmax of s_k · p_k)
 // (the sliding window's; default nanoroi segment's).
 //
 //   node training/sweep-defaults.mjs --model models/bundled.onnx \
@@ -65,6 +65,18 @@ const segmentRaw = async (dir, img, tta, overlap, window) => {
   }
   return m;
 };
+const scaledArgmax = (probs, scale) => {
+  const out = new Uint8Array(probs[0].length);
+  for (let i = 0; i < out.length; i++) {
+    let best = 0, bv = -1;
+    for (let k = 0; k < probs.length; k++) {
+      const v = probs[k][i] * scale[k];
+      if (v > bv) { bv = v; best = k; }
+    }
+    out[i] = best;
+  }
+  return out;
+};
 if (values['per-volume']) writeFileSync(values['per-volume'], '');
 if (values.features) writeFileSync(values.features, '');
 const acc = settings.map(() => ({ n: 0, dice: [0, 0], mp: [0, 0, 0, 0], cr: [0, 0, 0, 0], best: null }));
@@ -86,7 +98,10 @@ for (const dir of samples) {
     const key = `${st.tta ?? 'model'}/${st.overlap ?? 'default'}/${st.window ?? 'default'}`;
     if (!runs.has(key)) runs.set(key, await segmentRaw(dir, img, st.tta, st.overlap, st.window));
     const m = runs.get(key);
-    const labels = (await postprocessLabels(m.labels, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data)).labels;
+    // classScale [s0, s1, s2, s3]: labels by the argmax of s_k · p_k instead of p_k (a per-class
+    // decision threshold on the same network output).
+    const raw = st.classScale ? { ...m.labels, data: scaledArgmax(m.probabilities, st.classScale) } : m.labels;
+    const labels = (await postprocessLabels(raw, { fovRadius_um: fov, ...(st.postprocess ?? {}) }, img.data)).labels;
     const conf = predictedClassConfidence(labels.data, m.probabilities);
     const det = await proposeRoisDetailed(labels, { intensity: img, probabilities: { data: conf, classes: 1 }, resolution_um: res, threads: 0, quiet: true, ...(st.propose ?? {}) });
     const sc = scoreRois(det.file, truth.features);

@@ -23,6 +23,15 @@ import { readOnnxMeta, ONNX_INPUT, ONNX_OUTPUT, type OnnxMeta } from './onnx-exp
 import type { WindowTask } from './onnx-worker.js';
 import { postprocessLabels, type PostprocessOptions, type PostprocessStats } from './postprocess.js';
 
+/** A class scale as the decision uses it: null when absent or all 1; one clear error when malformed. */
+export function checkClassScale(scale: readonly number[] | undefined, classes: number): number[] | null {
+  if (scale === undefined) return null;
+  if (scale.length !== classes || scale.some((s) => !(Number.isFinite(s) && s > 0))) {
+    throw new NanoroiError('E_ARGS', `class scale must be ${classes} positive numbers (one per class), got ${scale.join(',') || 'none'}`);
+  }
+  return scale.every((s) => s === 1) ? null : [...scale];
+}
+
 /** Predict one batch: input [b, 1, wz, wy, wx] → probabilities [b, K, wz, wy, wx]. */
 export type WindowPredictor = (input: Float32Array, batch: number, win: Vec3) => Promise<Float32Array>;
 
@@ -39,6 +48,11 @@ export interface StitchOptions {
   batch?: number;
   /** Predictor calls in flight at once (the predictor must serve that many; default 1). */
   concurrency?: number;
+  /**
+   * Per-class factors of the decision: a voxel's label is the class k with the largest
+   * s_k · p_k (default all 1: the argmax). Probabilities are returned unscaled.
+   */
+  classScale?: readonly number[];
   progress?: Progress;
 }
 
@@ -104,6 +118,7 @@ export async function slidingWindow(image: Float32Array, shape: Vec3, predict: W
   if (!(o.overlap >= 0 && o.overlap < 1)) throw new NanoroiError('E_ARGS', `overlap must be in [0, 1), got ${o.overlap}`);
   const nyx = ny * nx;
   const wv = win[0] * win[1] * win[2];
+  const scale = checkClassScale(o.classScale, K);
   const zs = windowStarts(nz, win[0], o.overlap);
   const ys = windowStarts(ny, win[1], o.overlap);
   const xs = windowStarts(nx, win[2], o.overlap);
@@ -131,8 +146,9 @@ export async function slidingWindow(image: Float32Array, shape: Vec3, predict: W
         let bv = -1;
         for (let k = 0; k < K; k++) {
           const p = acc[pa + k * nyx + i] * inv;
-          if (p > bv) {
-            bv = p;
+          const v = scale ? p * scale[k] : p;
+          if (v > bv) {
+            bv = v;
             best = k;
           }
           if (probs) probs[k][out + i] = p;
@@ -320,6 +336,8 @@ export interface SegmentOptions {
   overlap?: number;
   /** Window [z, y, x] (default: the model's training patch); must be divisible by the model's size multiple. */
   window?: Vec3;
+  /** Per-class decision factors (default: the model's `classScale`, else all 1); see StitchOptions. */
+  classScale?: number[];
   probabilities?: boolean;
   threads?: number;
   batch?: number;
@@ -335,6 +353,8 @@ export interface SegmentInfo {
   window: Vec3;
   overlap: number;
   tta: boolean;
+  /** The per-class decision factors used (all 1: the plain argmax). */
+  classScale: number[];
   windows: number;
   intensityWindow: IntensityWindow;
   seconds: number;
@@ -363,8 +383,10 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     const norm = applyWindow(vol.data, iw, m.meta.normalization.clip);
     const overlap = opts.overlap ?? DEFAULT_OVERLAP;
     const tta = opts.tta ?? m.meta.tta ?? false;
+    const classScale = opts.classScale ?? m.meta.classScale ?? m.meta.classes.map(() => 1);
+    checkClassScale(classScale, m.meta.classes.length);
     const progress = new Progress('segment', windowCount(vol.shape, win, overlap, tta), { quiet: opts.quiet });
-    const r = await slidingWindow(norm, vol.shape, m.predict, { window: win, overlap, tta, classes: m.meta.classes.length, probabilities: opts.probabilities ?? false, batch: opts.batch, concurrency: m.concurrency, progress });
+    const r = await slidingWindow(norm, vol.shape, m.predict, { window: win, overlap, tta, classes: m.meta.classes.length, probabilities: opts.probabilities ?? false, batch: opts.batch, concurrency: m.concurrency, classScale, progress });
     progress.finish();
     let labels: Volume<Uint8Array> = { data: r.labels, shape: [...vol.shape] as Vec3, spacing_um: [...vol.spacing_um] as Vec3, origin_um: [...vol.origin_um] as Vec3 };
     let pp: PostprocessStats | undefined;
@@ -374,7 +396,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     return {
       labels,
       probabilities: r.probabilities,
-      info: { model: file, modelName: m.meta.name, modelSha256: m.sha256, window: win, overlap, tta, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts, ...(pp ? { postprocess: pp } : {}) },
+      info: { model: file, modelName: m.meta.name, modelSha256: m.sha256, window: win, overlap, tta, classScale, windows: r.windows, intensityWindow: iw, seconds: (performance.now() - t0) / 1000, counts, ...(pp ? { postprocess: pp } : {}) },
     };
   } finally {
     await m.release();

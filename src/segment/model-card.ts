@@ -102,7 +102,7 @@ export interface ModelCard {
   files: { onnx: string; onnxSha256: string; tfjs?: string };
   network: { architecture: '3D U-Net'; config: unknown; parameters: number; classes: string[]; input: string; output: string };
   /** How the held-out figures were made: the defaults `nanoroi segment` and `nanoroi run` use. */
-  inference?: { tta: boolean; window: number[] | null; postprocess: true };
+  inference?: { tta: boolean; window: number[] | null; classScale?: number[] | null; postprocess: true };
   /** The machine that scored the held-out and stress sets (their seconds per volume). */
   scoredOn?: string;
   data: {
@@ -245,7 +245,7 @@ export function buildModelCard(args: {
       input: 'volume [N,1,D,H,W]: grey values normalized by the stored percentiles',
       output: 'probabilities [N,4,D,H,W]: softmax over the classes',
     },
-    inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, postprocess: true },
+    inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, classScale: cfg.export.classScale ?? null, postprocess: true },
     scoredOn: args.hardware,
     data: { manifests: args.manifests, samples: args.counts, normalization: cfg.normalization, patch: cfg.patch, augment: cfg.augment, seed: cfg.seed },
     training: {
@@ -365,7 +365,7 @@ export function modelCardMarkdown(c: ModelCard): string {
   L.push(`- optimizer: \`${JSON.stringify(t.optimizer)}\`; loss: \`${JSON.stringify(t.loss)}\``, '');
   L.push('## Held-out results', '');
   if (c.inference) {
-    L.push(`Segmented as \`nanoroi segment\` does by default: ${c.inference.tta ? 'flip test-time augmentation (8 mirrorings averaged)' : 'no test-time augmentation'}, window ${c.inference.window ? c.inference.window.join('×') : 'the training patch'}, post-processing on (field of view from the volume's geometry).${c.scoredOn ? ` Scored (and timed: s / volume) on ${c.scoredOn}.` : ''}`, '');
+    L.push(`Segmented as \`nanoroi segment\` does by default: ${c.inference.tta ? 'flip test-time augmentation (8 mirrorings averaged)' : 'no test-time augmentation'}, window ${c.inference.window ? c.inference.window.join('×') : 'the training patch'}, ${c.inference.classScale ? `labels by the argmax of the class probabilities scaled by ${c.inference.classScale.join(' / ')} (background / particle / micropore / crack)` : 'labels by the argmax of the class probabilities'}, post-processing on (field of view from the volume's geometry).${c.scoredOn ? ` Scored (and timed: s / volume) on ${c.scoredOn}.` : ''}`, '');
   }
   if (!c.heldOut) L.push('No test split in the manifests: no held-out numbers.');
   else {

@@ -44,6 +44,8 @@ export interface ModelMeta {
   inferenceWindow?: Vec3;
   /** Average the 8 mirrorings at inference by default (flip test-time augmentation). */
   tta?: boolean;
+  /** Per-class decision factors at inference (label = argmax of s_k · p_k); absent: all 1. */
+  classScale?: number[];
   info?: Record<string, unknown>;
 }
 

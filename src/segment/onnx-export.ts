@@ -34,6 +34,8 @@ export interface OnnxMeta {
   inferenceWindow?: Vec3;
   /** Whether `nanoroi segment` averages the 8 mirrorings by default (absent: no). */
   tta?: boolean;
+  /** Per-class decision factors `nanoroi segment` applies by default (absent: the plain argmax). */
+  classScale?: number[];
   sizeMultiple: number;
   classes: string[];
   config: UNetConfig;
@@ -191,6 +193,7 @@ export function exportOnnx(model: UNet, meta: ModelMeta): Uint8Array {
     patchSize: meta.patchSize,
     ...(meta.inferenceWindow ? { inferenceWindow: meta.inferenceWindow } : {}),
     ...(meta.tta !== undefined ? { tta: meta.tta } : {}),
+    ...(meta.classScale ? { classScale: meta.classScale } : {}),
     sizeMultiple: sizeMultiple(cfg),
     classes: [...CLASS_NAMES],
     config: cfg,

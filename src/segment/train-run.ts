@@ -191,6 +191,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     best.meta.info = { ...(best.meta.info ?? {}), run: path.relative(path.dirname(onnxFile), outDir).split(path.sep).join('/') || '.' };
     if (cfg.export.inferenceWindow) best.meta.inferenceWindow = cfg.export.inferenceWindow;
     if (cfg.export.tta !== undefined) best.meta.tta = cfg.export.tta;
+    if (cfg.export.classScale) best.meta.classScale = cfg.export.classScale;
     bytes = exportOnnx(best.model, best.meta);
     await writeFileAtomic(onnxFile, bytes);
     if (cfg.export.tfjs) await saveModel(`${stem}.tfjs`, best.model, best.meta);

@@ -107,6 +107,13 @@ export const TrainConfigSchema = z
          */
         inferenceWindow: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]).optional(),
         /**
+         * Per-class decision factors `nanoroi segment` applies by default for the exported model
+         * (background, particle, micropore, crack): a voxel takes the class with the largest
+         * s_k · p_k. Chosen on selection volumes (training/sweep-defaults.mjs `classScale`), e.g.
+         * to undo the over-segmentation that class-weighted training leaves; absent: the argmax.
+         */
+        classScale: z.tuple([z.number().positive(), z.number().positive(), z.number().positive(), z.number().positive()]).optional(),
+        /**
          * Whether `nanoroi segment` and `nanoroi run` average the 8 mirrorings by default for the
          * exported model (8× the inference time); the model card is scored the same way.
          */

@@ -75,6 +75,15 @@ describe('nanoroi train / segment (CLI)', () => {
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--model', path.join(tmp, 'models/clitest.onnx'), '--overlap', '1', '-q'])).toBe(2);
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--model', path.join(tmp, 'nope.onnx'), '-q'])).toBe(2);
     expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', out, '--method', 'classical', '--tta', '-q'])).toBe(2);
+    // --class-scale: four positive numbers; a malformed one is refused before anything is written.
+    const scaled = path.join(tmp, 'seg/scaled.nrrd');
+    expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', scaled, '--model', path.join(tmp, 'models/clitest.onnx'), '--class-scale', '1,1,1,1', '-q'])).toBe(0);
+    expect(Buffer.from((await readVolume(scaled)).volume.data as Uint8Array).equals(Buffer.from(lab.data as Uint8Array))).toBe(true);
+    for (const bad of ['1,1,0.5', '1,1,0,1', '1,1,x,1', '1,1,-2,1']) {
+      await fs.rm(scaled, { force: true });
+      expect(await run(['segment', path.join(tmp, 'v3.nrrd'), '--out', scaled, '--model', path.join(tmp, 'models/clitest.onnx'), '--class-scale', bad, '-q'])).toBe(2);
+      expect(existsSync(scaled)).toBe(false);
+    }
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });

@@ -103,6 +103,37 @@ describe('sliding window', () => {
     expect(wrong).toBe(0);
   });
 
+  it('classScale decides by s_k · p_k: a micropore at p 0.4 against a crack at 0.3 turns crack at s 0.5 and stays at 0.8; probabilities unscaled', async () => {
+    const shape: Vec3 = [9, 10, 11];
+    const img = new Float32Array(shape[0] * shape[1] * shape[2]).map((_, i) => (i % 2) * 0.5);
+    // Every voxel: p = (0.1, 0.2, 0.4, 0.3) where the input is 0, (0.05, 0.1, 0.5, 0.35) where it is 0.5.
+    const pred: WindowPredictor = async (input, b, win) => {
+      const wv = win[0] * win[1] * win[2];
+      const out = new Float32Array(b * 4 * wv);
+      for (let j = 0; j < b; j++)
+        for (let i = 0; i < wv; i++) {
+          const p = input[j * wv + i] === 0 ? [0.1, 0.2, 0.4, 0.3] : [0.05, 0.1, 0.5, 0.35];
+          for (let k = 0; k < 4; k++) out[(j * 4 + k) * wv + i] = p[k];
+        }
+      return out;
+    };
+    const opts = { window: [8, 8, 8] as Vec3, overlap: 0.25, tta: false, classes: 4, probabilities: true };
+    const plain = await slidingWindow(img, shape, pred, opts);
+    expect(plain.labels.every((l) => l === 2)).toBe(true);
+    const half = await slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0.5, 1] });
+    // 0.4·0.5 = 0.2 < 0.3 → crack; 0.5·0.5 = 0.25 < 0.35 → crack
+    expect(half.labels.every((l) => l === 3)).toBe(true);
+    const mild = await slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0.8, 1] });
+    // 0.32 > 0.3 and 0.4 > 0.35: micropore everywhere
+    for (let i = 0; i < img.length; i++) expect(mild.labels[i]).toBe(2);
+    for (let k = 0; k < 4; k++) expect(Buffer.from(half.probabilities![k].buffer).equals(Buffer.from(plain.probabilities![k].buffer))).toBe(true);
+    const ones = await slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 1, 1] });
+    expect(Buffer.from(ones.labels).equals(Buffer.from(plain.labels))).toBe(true);
+    await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0.5] })).rejects.toThrow(/class scale must be 4 positive numbers/);
+    await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0, 1] })).rejects.toThrow(/class scale must be 4 positive numbers/);
+    await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, Number.NaN, 1] })).rejects.toThrow(/class scale/);
+  });
+
   it('several predictor calls in flight, finishing out of order, give the same bytes as one at a time', async () => {
     const shape: Vec3 = [30, 26, 22];
     const img = randomImage(shape, 9);
@@ -137,7 +168,7 @@ describe('sliding window', () => {
 });
 
 /** A nanoroi ONNX file of the pointwise model; `reshapeTo` first reshapes the input (a model that fails at run time on other windows). */
-function pointwiseOnnx(reshapeTo?: number[]): Uint8Array {
+function pointwiseOnnx(reshapeTo?: number[], extra: Record<string, unknown> = {}): Uint8Array {
   const g = new GraphBuilder();
   const w = g.floatInit('w', [4, 1, 1, 1, 1], Float32Array.from(A));
   const b = g.floatInit('b', [4], Float32Array.from(B));
@@ -145,7 +176,7 @@ function pointwiseOnnx(reshapeTo?: number[]): Uint8Array {
   const c = g.node('Conv', [x, w, b], { kernel_shape: [1, 1, 1] });
   g.node('Softmax', [c], { axis: 1 }, 'probabilities');
   const norm = NormalizationSchema.parse({ lowPercentile: 1, highPercentile: 99, clip: true });
-  const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], tta: true, sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {} };
+  const meta = { format: 'nanoroi-unet-onnx', formatVersion: 1, name: 'pointwise', normalization: norm, patchSize: [16, 16, 16], inferenceWindow: [8, 12, 8], tta: true, sizeMultiple: 1, classes: ['background', 'particle', 'micropore', 'crack'], config: {}, info: {}, ...extra };
   const vi = (name: string, c: number) =>
     onnx.ValueInfoProto.create({
       name,
@@ -193,6 +224,27 @@ describe('segmentWithModel (onnxruntime)', () => {
     expect(Buffer.from(three.labels.data).equals(Buffer.from(r.labels.data))).toBe(true);
     for (let k = 0; k < 4; k++) expect(Buffer.from(three.probabilities![k].buffer).equals(Buffer.from(r.probabilities![k].buffer))).toBe(true);
     await expect(segmentWithModel(vol, { model: path.join(tmp, 'missing.onnx') })).rejects.toThrow(/does not exist/);
+    // The model's classScale decides by default (labels = argmax of s_k · p_k, probabilities
+    // unscaled); an explicit classScale overrides it.
+    expect(r.info.classScale).toEqual([1, 1, 1, 1]);
+    const scale = [1, 3, 0.25, 2];
+    await fs.writeFile(path.join(tmp, 'scaled.onnx'), pointwiseOnnx(undefined, { classScale: scale }));
+    const sc = await segmentWithModel(vol, { model: path.join(tmp, 'scaled.onnx'), probabilities: true, threads: 1, quiet: true, tta: true, postprocess: false });
+    const unscaled = await segmentWithModel(vol, { model: file, threads: 1, quiet: true, tta: true, postprocess: false });
+    expect(sc.info.classScale).toEqual(scale);
+    let changed = 0;
+    for (let i = 0; i < raw.length; i++) {
+      const p = r.probabilities!.map((q) => q[i]);
+      const want = p.map((v, k) => v * scale[k]).reduce((b, v, k, a) => (v > a[b] ? k : b), 0);
+      expect(sc.labels.data[i]).toBe(want);
+      if (want !== unscaled.labels.data[i]) changed++;
+    }
+    expect(changed).toBeGreaterThan(raw.length / 20);
+    for (let k = 0; k < 4; k++) expect(Buffer.from(sc.probabilities![k].buffer).equals(Buffer.from(r.probabilities![k].buffer))).toBe(true);
+    const over = await segmentWithModel(vol, { model: path.join(tmp, 'scaled.onnx'), threads: 1, quiet: true, tta: true, classScale: [1, 1, 1, 1], postprocess: false });
+    expect(Buffer.from(over.labels.data).equals(Buffer.from(unscaled.labels.data))).toBe(true);
+    await fs.writeFile(path.join(tmp, 'badscale.onnx'), pointwiseOnnx(undefined, { classScale: [1, 1, -1, 1] }));
+    await expect(segmentWithModel(vol, { model: path.join(tmp, 'badscale.onnx'), threads: 1, quiet: true })).rejects.toThrow(/class scale must be 4 positive numbers/);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 

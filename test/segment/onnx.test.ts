@@ -39,9 +39,10 @@ describe('ONNX export', () => {
   for (const norm of ['batch', 'instance', 'group', 'none'] as const) {
     it(`onnxruntime output equals tfjs output (${norm} norm), max abs diff < 1e-4`, async () => {
       const net = randomNet(norm, norm.length, norm === 'none' ? 'relu' : 'leakyrelu');
-      const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16], inferenceWindow: [24, 24, 24], tta: norm === 'batch' });
+      const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16], inferenceWindow: [24, 24, 24], tta: norm === 'batch', ...(norm === 'group' ? { classScale: [1, 1, 0.5, 1] } : {}) });
       const meta = readOnnxMeta(bytes)!;
       expect(meta.tta).toBe(norm === 'batch');
+      expect(meta.classScale).toEqual(norm === 'group' ? [1, 1, 0.5, 1] : undefined);
       expect(meta.sizeMultiple).toBe(4);
       expect(meta.inferenceWindow).toEqual([24, 24, 24]);
       expect(meta.config.norm).toBe(norm);

@@ -183,12 +183,15 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
     const meta = readOnnxMeta(new Uint8Array(await fs.readFile(onnx)))!;
     expect(meta.name).toBe(stage2);
     expect(meta.info!.run).toBe(`../out/train/${stage2}`);
-    expect(card.inference).toEqual({ tta: meta.tta ?? false, window: meta.inferenceWindow ?? null, postprocess: true });
+    expect(card.inference).toEqual({ tta: meta.tta ?? false, window: meta.inferenceWindow ?? null, classScale: meta.classScale ?? null, postprocess: true });
     expect(meta.tta).toBe(true);
     // The default window is the stage-2 config's (64³ since 0.7.0: more context, fewer windows).
     const cfg2 = JSON.parse(await fs.readFile(path.join(root, `training/${stage2}.json`), 'utf8'));
     expect(meta.inferenceWindow).toEqual(cfg2.export.inferenceWindow);
     expect(meta.inferenceWindow).toEqual([64, 64, 64]);
+    // The per-class decision factors are the stage-2 config's too (0.8.0: chosen on the selection volumes).
+    expect(meta.classScale).toEqual(cfg2.export.classScale);
+    expect(meta.classScale?.[2]).toBeLessThan(1);
     const rois = card.heldOut.mean.model.rois, base = card.heldOut.mean.classical.rois;
     for (const c of ['micropore', 'crack']) expect(rois[c].found / rois[c].planted).toBeGreaterThan(base[c].found / base[c].planted);
     // The fine-tuning weights ship beside it.

@@ -9,6 +9,7 @@ interface SegmentArgs {
   tta?: boolean;
   overlap: number;
   window?: string;
+  classScale?: string;
   postprocess: boolean;
 }
 
@@ -24,7 +25,8 @@ export const command: CommandModule<object, SegmentArgs> = {
       .option('probabilities', { type: 'string', describe: 'also write PROBS.nrrd (confidence of each voxel\'s predicted class, for propose --probabilities) and per-class PROBS.particle/.micropore/.crack.nrrd (float32)' })
       .option('tta', { type: 'boolean', describe: 'test-time augmentation: average the 8 mirrorings (8× slower); default: what the model recommends (the bundled model: on), --no-tta turns it off' })
       .option('overlap', { type: 'number', default: 0.25, describe: 'window overlap fraction, 0 ≤ overlap < 1 (0.5 as nnU-Net: best quality, 2–3× slower)' })
-      .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s training patch)' })
+      .option('window', { type: 'string', describe: 'window size z,y,x (default: the model\'s inference window, else its training patch)' })
+      .option('class-scale', { type: 'string', describe: 'per-class decision factors background,particle,micropore,crack: a voxel takes the class with the largest factor × probability (default: the model\'s, e.g. the bundled model\'s 1,1,0.5,1; 1,1,1,1 is the plain argmax)' })
       .option('postprocess', { type: 'boolean', default: true, describe: 'drop predicted micropores/cracks not wrapped in particle or below 0.001/0.005 µm³ (--no-postprocess: the raw network output)' }),
   handler: async (args) => {
     const { NanoroiError } = await import('../../core/errors.js');
@@ -38,8 +40,13 @@ export const command: CommandModule<object, SegmentArgs> = {
       if (w.length !== 3 || !w.every((v) => Number.isInteger(v) && v > 0)) throw new NanoroiError('E_ARGS', `--window must be three positive integers z,y,x, got "${args.window}"`);
       window = w as [number, number, number];
     }
-    if (args.method === 'classical' && (args.probabilities || args.tta || args.model)) {
-      throw new NanoroiError('E_ARGS', '--probabilities, --tta and --model apply to --method model only');
+    let classScale: number[] | undefined;
+    if (args.classScale !== undefined) {
+      classScale = String(args.classScale).split(',').map(Number);
+      if (classScale.length !== 4 || !classScale.every((v) => Number.isFinite(v) && v > 0)) throw new NanoroiError('E_ARGS', `--class-scale must be four positive numbers background,particle,micropore,crack, got "${args.classScale}"`);
+    }
+    if (args.method === 'classical' && (args.probabilities || args.tta || args.model || classScale)) {
+      throw new NanoroiError('E_ARGS', '--probabilities, --tta, --model and --class-scale apply to --method model only');
     }
     const loaded = await readVolume(args.volume);
     const vol = loaded.volume;
@@ -55,7 +62,7 @@ export const command: CommandModule<object, SegmentArgs> = {
       return;
     }
     const { segmentWithModel, predictedClassConfidence } = await import('../../segment/infer.js');
-    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? { fovRadius_um: fov } : false });
+    const r = await segmentWithModel(vol, { model: args.model, tta: args.tta, overlap: args.overlap, window, classScale, probabilities: Boolean(args.probabilities), threads: Math.max(1, defaultThreads()), postprocess: args.postprocess ? { fovRadius_um: fov } : false });
     const kv = { nanoroi_model: r.info.modelName, nanoroi_model_sha256: r.info.modelSha256, nanoroi_labels: '0 background, 1 particle, 2 micropore, 3 crack' };
     if (args.probabilities) {
       const stem = args.probabilities.replace(/\.(nrrd|nhdr|tif|tiff)$/i, '');
