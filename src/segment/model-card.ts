@@ -102,7 +102,7 @@ export interface ModelCard {
   files: { onnx: string; onnxSha256: string; tfjs?: string };
   network: { architecture: '3D U-Net'; config: unknown; parameters: number; classes: string[]; input: string; output: string };
   /** How the held-out figures were made: the defaults `nanoroi segment` and `nanoroi run` use. */
-  inference?: { tta: boolean; window: number[] | null; classScale?: number[] | null; postprocess: true };
+  inference?: { tta: boolean; window: number[] | null; classScale?: number[]; postprocess: true };
   /** The machine that scored the held-out and stress sets (their seconds per volume). */
   scoredOn?: string;
   data: {
@@ -245,7 +245,7 @@ export function buildModelCard(args: {
       input: 'volume [N,1,D,H,W]: grey values normalized by the stored percentiles',
       output: 'probabilities [N,4,D,H,W]: softmax over the classes',
     },
-    inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, classScale: cfg.export.classScale ?? null, postprocess: true },
+    inference: { tta: cfg.export.tta ?? false, window: cfg.export.inferenceWindow ?? null, ...(cfg.export.classScale ? { classScale: cfg.export.classScale } : {}), postprocess: true },
     scoredOn: args.hardware,
     data: { manifests: args.manifests, samples: args.counts, normalization: cfg.normalization, patch: cfg.patch, augment: cfg.augment, seed: cfg.seed },
     training: {
