@@ -55,8 +55,11 @@ export const PipelineConfigSchema = z
         model: z.string().optional(),
         /** Flip test-time augmentation; absent: what the model recommends (the bundled model: on). */
         tta: z.boolean().optional(),
+        /** Per-class decision factors [background, particle, micropore, crack] (`segment --class-scale`); absent: the model's. */
+        classScale: z.tuple([z.number().positive(), z.number().positive(), z.number().positive(), z.number().positive()]).optional(),
       })
       .strict()
+      .refine((s) => !(s.method === 'classical' && s.classScale), { message: 'classScale applies to the model, not to "method": "classical"', path: ['classScale'] })
       .prefault({}),
     propose: z
       .object({

@@ -185,7 +185,7 @@ export async function buildStages(cfg: PipelineConfig, dir: string, baseDir: str
         return { method: 'classical', seconds };
       }
       const { segmentWithModel, predictedClassConfidence } = await import('../segment/infer.js');
-      const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, probabilities: true, quiet: true, postprocess: { fovRadius_um: fov } });
+      const r = await segmentWithModel(vol, { model: modelPath, tta: seg.tta, classScale: seg.classScale, probabilities: true, quiet: true, postprocess: { fovRadius_um: fov } });
       const conf = predictedClassConfidence(r.labels.data, r.probabilities!);
       await writeVolume(ctx.out('labels.nrrd'), r.labels, { gzip: true, content, keyValues: { nanoroi_model: r.info.modelName, nanoroi_model_sha256: r.info.modelSha256 } });
       await writeVolume(ctx.out('confidence.nrrd'), { ...r.labels, data: conf }, { gzip: true, content: 'nanoroi model confidence of the predicted class' });

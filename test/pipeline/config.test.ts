@@ -35,6 +35,17 @@ describe('pipeline config: propose.weights', () => {
     expect(() => parsePipelineConfig({ propose: { verifierThreshold: 1.5 } })).toThrow(/verifierThreshold/);
   });
 
+  it('segment.classScale: four positive factors, part of the stage parameters (a change reruns segment); refused for the classical baseline', async () => {
+    const cfg = parsePipelineConfig({ input: { volume: 'v.nrrd' }, segment: { model: 'bundled', classScale: [1, 1, 0.5, 1] } });
+    expect(cfg.segment.classScale).toEqual([1, 1, 0.5, 1]);
+    const stages = await buildStages(cfg, '/tmp/nanoroi-config-test', '/tmp');
+    expect(stages.find((s) => s.name === 'segment')!.params).toMatchObject({ classScale: [1, 1, 0.5, 1] });
+    expect(parsePipelineConfig({}).segment.classScale).toBeUndefined();
+    expect(() => parsePipelineConfig({ segment: { classScale: [1, 1, 0.5] } })).toThrow(/classScale/);
+    expect(() => parsePipelineConfig({ segment: { classScale: [1, 1, 0, 1] } })).toThrow(/classScale/);
+    expect(() => parsePipelineConfig({ segment: { method: 'classical', classScale: [1, 1, 0.5, 1] } })).toThrow(/classScale applies to the model/);
+  });
+
   it('rejects unknown or negative weights with one clear message', () => {
     expect(() => parsePipelineConfig({ propose: { weights: { depth: 1 } } })).toThrow(/depth/);
     expect(() => parsePipelineConfig({ propose: { weights: { confidence: -1 } } })).toThrow(/confidence/);
