@@ -26,8 +26,9 @@ import { postprocessLabels, type PostprocessOptions, type PostprocessStats } fro
 /** A class scale as the decision uses it: null when absent or all 1; one clear error when malformed. */
 export function checkClassScale(scale: readonly number[] | undefined, classes: number): number[] | null {
   if (scale === undefined) return null;
-  if (scale.length !== classes || scale.some((s) => !(Number.isFinite(s) && s > 0))) {
-    throw new NanoroiError('E_ARGS', `class scale must be ${classes} positive numbers (one per class), got ${scale.join(',') || 'none'}`);
+  // (A model's metadata is JSON nobody validated: anything may arrive here.)
+  if (!Array.isArray(scale) || scale.length !== classes || scale.some((s) => typeof s !== 'number' || !(Number.isFinite(s) && s > 0))) {
+    throw new NanoroiError('E_ARGS', `class scale must be ${classes} positive numbers (one per class), got ${Array.isArray(scale) ? scale.join(',') || 'none' : JSON.stringify(scale)}`);
   }
   return scale.every((s) => s === 1) ? null : [...scale];
 }
@@ -334,7 +335,7 @@ export interface SegmentOptions {
   model?: string;
   tta?: boolean;
   overlap?: number;
-  /** Window [z, y, x] (default: the model's training patch); must be divisible by the model's size multiple. */
+  /** Window [z, y, x] (default: the model's inference window, else its training patch); must be divisible by the model's size multiple. */
   window?: Vec3;
   /** Per-class decision factors (default: the model's `classScale`, else all 1); see StitchOptions. */
   classScale?: number[];

@@ -132,6 +132,7 @@ describe('sliding window', () => {
     await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0.5] })).rejects.toThrow(/class scale must be 4 positive numbers/);
     await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, 0, 1] })).rejects.toThrow(/class scale must be 4 positive numbers/);
     await expect(slidingWindow(img, shape, pred, { ...opts, classScale: [1, 1, Number.NaN, 1] })).rejects.toThrow(/class scale/);
+    await expect(slidingWindow(img, shape, pred, { ...opts, classScale: '1,1,1,1' as unknown as number[] })).rejects.toThrow(/class scale must be 4 positive numbers .*got "1,1,1,1"/);
   });
 
   it('several predictor calls in flight, finishing out of order, give the same bytes as one at a time', async () => {
