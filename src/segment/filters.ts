@@ -460,8 +460,11 @@ export async function edtSquaredPooled(feature: Uint8Array, shape: Vec3, spacing
 export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Uint8Array {
   const lim = r_um * r_um * (1 + 1e-9);
   // Distances beyond the radius only ever say "not within it": capping them lets whole lines skip.
-  const d2 = edtSquared(mask, shape, spacing, 1, lim);
-  const out = new Uint8Array(mask.length);
+  return withinSquared(edtSquared(mask, shape, spacing, 1, lim), lim);
+}
+
+function withinSquared(d2: Float32Array, lim: number): Uint8Array {
+  const out = new Uint8Array(d2.length);
   for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
   return out;
 }
@@ -469,10 +472,7 @@ export function dilateBall(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: n
 /** dilateBall with the distance transform on the worker pool (large volumes); the same bytes. */
 export async function dilateBallPooled(mask: Uint8Array, shape: Vec3, spacing: Vec3, r_um: number): Promise<Uint8Array> {
   const lim = r_um * r_um * (1 + 1e-9);
-  const d2 = await edtSquaredPooled(mask, shape, spacing, 1, lim);
-  const out = new Uint8Array(mask.length);
-  for (let i = 0; i < out.length; i++) out[i] = d2[i] <= lim ? 1 : 0;
-  return out;
+  return withinSquared(await edtSquaredPooled(mask, shape, spacing, 1, lim), lim);
 }
 
 /** Erosion by a ball of radius r (µm). Voxels beyond the volume edge do not count as background. */

@@ -384,8 +384,7 @@ export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): 
     const norm = applyWindow(vol.data, iw, m.meta.normalization.clip);
     const overlap = opts.overlap ?? DEFAULT_OVERLAP;
     const tta = opts.tta ?? m.meta.tta ?? false;
-    const classScale = opts.classScale ?? m.meta.classScale ?? m.meta.classes.map(() => 1);
-    checkClassScale(classScale, m.meta.classes.length);
+    const classScale = opts.classScale ?? m.meta.classScale ?? m.meta.classes.map(() => 1); // checked by slidingWindow
     const progress = new Progress('segment', windowCount(vol.shape, win, overlap, tta), { quiet: opts.quiet });
     const r = await slidingWindow(norm, vol.shape, m.predict, { window: win, overlap, tta, classes: m.meta.classes.length, probabilities: opts.probabilities ?? false, batch: opts.batch, concurrency: m.concurrency, classScale, progress });
     progress.finish();
