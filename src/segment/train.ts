@@ -380,7 +380,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const meta = (info: Record<string, unknown>): ModelMeta => ({ name: cfg.name, normalization: cfg.normalization, patchSize: size, info });
     const totalSteps = cfg.epochs * cfg.stepsPerEpoch;
     const sessionEpochs = Math.max(0, Math.min(cfg.epochs - state.epoch, opts.maxEpochs ?? Infinity));
-    const done = state.stoppedEarly || state.epoch >= cfg.epochs;
+    let done = state.stoppedEarly || state.epoch >= cfg.epochs;
     const valPatches = drawValidation(valVols, cfg);
     const valHash = hashPatches(valPatches);
     if (state.epoch > 0 && state.validationHash !== valHash && !done) {
@@ -391,6 +391,13 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
       state.epochsSinceBest = 0;
     }
     state.validationHash = valHash;
+    // A resumed run whose patience is already spent (the config's patience lowered since) stops
+    // here rather than after one more epoch.
+    if (!done && cfg.earlyStopping && state.epoch > 0 && state.epochsSinceBest >= cfg.earlyStopping.patience) {
+      state.stoppedEarly = true;
+      done = true;
+      log(`early stop: no gain of ${cfg.earlyStopping.minDelta} in mean Dice for ${state.epochsSinceBest} epochs (patience ${cfg.earlyStopping.patience}); best epoch ${state.bestEpoch}`);
+    }
     const sampler = new PatchSampler(data.train, cfg.patch);
     const B = cfg.patch.batchSize;
     const n = size[0] * size[1] * size[2];

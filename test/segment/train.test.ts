@@ -97,6 +97,17 @@ describe('training', () => {
     for (let i = 0; i < wa.length; i++) for (let j = 0; j < wa[i].data.length; j++) maxDiff = Math.max(maxDiff, Math.abs(wa[i].data[j] - wb[i].data[j]));
     expect(maxDiff).toBe(0);
     expect(r2.history.map((h) => h.trainLoss)).toEqual(ra.history.map((h) => h.trainLoss));
+
+    // Patience lowered after the fact: a resumed run whose epochs since its best already reach it
+    // stops before another epoch (epoch 1 is the best; no later epoch gains 10 in mean Dice).
+    const c = path.join(tmp, 'c');
+    const strict = { ...cfg, earlyStopping: { patience: 5, minDelta: 10 } };
+    const r3 = await trainModel(strict, data, { outDir: c });
+    expect([r3.epochsCompleted, r3.bestEpoch, r3.stoppedEarly]).toEqual([2, 1, false]);
+    const r4 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 1, minDelta: 10 } }, data, { outDir: c, resume: true });
+    expect([r4.epochsCompleted, r4.sessionEpochs, r4.finished, r4.stoppedEarly, r4.bestEpoch]).toEqual([2, 0, true, true, 1]);
+    const r5 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 2, minDelta: 10 } }, data, { outDir: c, resume: true, maxEpochs: 1 });
+    expect([r5.epochsCompleted, r5.sessionEpochs, r5.stoppedEarly]).toEqual([3, 1, true]);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });
