@@ -24,9 +24,14 @@ export const PatchSchema = z
     rareClasses: z.array(z.number().int().min(1).max(NUM_CLASSES - 1)).default([2, 3]),
     /** Share of patches centred on bright background (pedestal, cap); foregroundShare + this ≤ 1. */
     brightBackgroundShare: z.number().min(0).max(1).default(0),
+    /**
+     * Share of patches centred on a mined false detection of the starting model (hard-negatives.ts;
+     * the run's `hardNegatives` names the model); the three shares together ≤ 1.
+     */
+    hardNegativeShare: z.number().min(0).max(1).default(0),
   })
   .strict()
-  .refine((c) => c.foregroundShare + c.brightBackgroundShare <= 1 + 1e-12, { message: 'foregroundShare + brightBackgroundShare must not exceed 1', path: ['brightBackgroundShare'] });
+  .refine((c) => c.foregroundShare + c.brightBackgroundShare + c.hardNegativeShare <= 1 + 1e-12, { message: 'foregroundShare + brightBackgroundShare + hardNegativeShare must not exceed 1', path: ['hardNegativeShare'] });
 export type PatchConfig = z.output<typeof PatchSchema>;
 
 /** A labelled volume ready for sampling: normalized image, labels 0–3, voxel lists of rare classes. */
@@ -39,6 +44,8 @@ export interface TrainVolume {
   classVoxels: (Uint32Array | null)[];
   /** Flat indices of background voxels at least as bright as the median particle voxel. */
   brightBackground: Uint32Array;
+  /** Flat indices of a mined model's false detections (hard-negatives.ts), when mined. */
+  hardNegatives?: Uint32Array;
 }
 
 export function prepareTrainVolume(name: string, image: Float32Array, labels: Uint8Array, shape: Vec3, rareClasses: number[]): TrainVolume {
@@ -92,7 +99,7 @@ function startUniform(size: number, len: number, rng: Rng): number {
 export interface PatchDraw {
   volume: number;
   start: Vec3;
-  /** The rare class the patch was centred on, 0 for bright background, or -1 for a uniform draw. */
+  /** The rare class the patch was centred on, 0 for bright background, -2 for a hard negative, or -1 for a uniform draw. */
   centredOn: number;
 }
 
@@ -117,6 +124,15 @@ export class PatchSampler {
         const vi = pickWeighted(counts, rng);
         const vol = this.volumes[vi];
         return { volume: vi, ...this.around(vol, vol.brightBackground[rng.int(0, vol.brightBackground.length - 1)], rng), centredOn: 0 };
+      }
+    }
+    const hardFrom = this.cfg.foregroundShare + this.cfg.brightBackgroundShare;
+    if (u >= hardFrom && u < hardFrom + this.cfg.hardNegativeShare) {
+      const counts = this.volumes.map((v) => v.hardNegatives?.length ?? 0);
+      if (counts.some((c) => c > 0)) {
+        const vi = pickWeighted(counts, rng);
+        const list = this.volumes[vi].hardNegatives!;
+        return { volume: vi, ...this.around(this.volumes[vi], list[rng.int(0, list.length - 1)], rng), centredOn: -2 };
       }
     }
     if (u < this.cfg.foregroundShare) {

@@ -12,6 +12,8 @@ import { NanoroiError } from '../core/errors.js';
 import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
+import { mineHardNegatives } from './hard-negatives.js';
+import { initBackend, type BackendChoice } from './backend.js';
 import { buildModelCard, heldOutSet, modelCardMarkdown, nnDice, scoreFromReport, type HeldOutSample, type HeldOutScore, type ModelCard } from './model-card.js';
 import type { Volume } from '../core/volume.js';
 import type { TruthFeatureLike } from '../roi/score.js';
@@ -141,6 +143,9 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   let init: LoadedModel | undefined;
   if (opts.init) {
     const folder = resolveInitModel(opts.init);
+    // The run's backend before the starting weights become tensors (else tfjs starts its default
+    // one and prints its "install the node backend" banner).
+    await initBackend(cfg.backend as BackendChoice);
     init = await loadModel(folder);
     // Fine-tuning keeps the network layout and the intensity normalization of the starting model.
     cfg = { ...cfg, model: init.model.config, normalization: init.meta.normalization };
@@ -165,6 +170,11 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   };
   log(`loading ${bySplit('train').length} training and ${bySplit('val').length} validation volumes`);
   const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
+  if (cfg.hardNegatives) {
+    const modelFile = path.resolve(dir, cfg.hardNegatives.model);
+    const mined = await mineHardNegatives(data.train, cfg.hardNegatives, modelFile, cfg.normalization, path.join(outDir, 'hard-negatives'), log);
+    log(`hard negatives: ${mined.voxels} voxels in ${mined.volumes} of ${data.train.length} training volumes (${path.basename(modelFile)} ${mined.sha256.slice(0, 12)})`);
+  }
   let result: TrainResult;
   try {
     result = await trainModel(cfg, data, {

@@ -26,6 +26,7 @@ import { parseWith } from '../core/schema.js';
 import type { Vec3 } from '../core/volume.js';
 import { AugmentSchema, augmentPatch } from './augment.js';
 import { describeBackend, initBackend, type BackendChoice, type BackendInfo } from './backend.js';
+import { HardNegativeSchema } from './hard-negatives.js';
 import { evaluateBatch, type GradResult, type GradTask, type ValidateTask } from './grad-kernel.js';
 import { WorkerPool } from '../core/pool.js';
 import { DiceCounter, LossSchema, diceCeLoss, oneHot5 } from './losses.js';
@@ -86,6 +87,11 @@ export const TrainConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Mine the false detections of an exported model (normally the one `--init` starts from) in the
+     * training volumes, for `patch.hardNegativeShare` (hard-negatives.ts). Model path relative to the config.
+     */
+    hardNegatives: HardNegativeSchema.optional(),
     /** null disables early stopping. */
     earlyStopping: z
       .object({ patience: z.number().int().min(1).default(15), minDelta: z.number().min(0).default(1e-3) })
@@ -126,6 +132,7 @@ export const TrainConfigSchema = z
   .superRefine((c, ctx) => {
     const m = 2 ** (c.model.depth - 1);
     if (c.patch.size.some((s) => s % m !== 0)) ctx.addIssue({ code: 'custom', path: ['patch', 'size'], message: `every patch size must be divisible by ${m} (model depth ${c.model.depth})` });
+    if (c.patch.hardNegativeShare > 0 && !c.hardNegatives) ctx.addIssue({ code: 'custom', path: ['hardNegatives'], message: 'patch.hardNegativeShare needs hardNegatives (the model whose false detections are mined)' });
     if (c.export.inferenceWindow?.some((s) => s % m !== 0))
       ctx.addIssue({ code: 'custom', path: ['export', 'inferenceWindow'], message: `every window size must be divisible by ${m} (model depth ${c.model.depth})` });
   });
