@@ -170,11 +170,15 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   };
   log(`loading ${bySplit('train').length} training and ${bySplit('val').length} validation volumes`);
   const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
-  if (cfg.hardNegatives) {
-    const modelFile = path.resolve(dir, cfg.hardNegatives.model);
-    const mined = await mineHardNegatives(data.train, cfg.hardNegatives, modelFile, cfg.normalization, path.join(outDir, 'hard-negatives'), log);
-    log(`hard negatives: ${mined.voxels} voxels in ${mined.volumes} of ${data.train.length} training volumes (${path.basename(modelFile)} ${mined.sha256.slice(0, 12)})`);
-  }
+  // Mined only when epochs will run (a finished run resumed on a fresh clone just re-exports).
+  const hard = cfg.hardNegatives;
+  const mine = hard
+    ? async () => {
+        const modelFile = path.resolve(dir, hard.model);
+        const mined = await mineHardNegatives(data.train, hard, modelFile, cfg.normalization, path.join(outDir, 'hard-negatives'), log);
+        log(`hard negatives: ${mined.voxels} voxels in ${mined.volumes} of ${data.train.length} training volumes (${path.basename(modelFile)} ${mined.sha256.slice(0, 12)})`);
+      }
+    : undefined;
   let result: TrainResult;
   try {
     result = await trainModel(cfg, data, {
@@ -183,6 +187,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
       resume: opts.resume,
       maxEpochs: opts.maxEpochs,
       afterCheckpoint: snapshotDir ? () => copyRunSnapshot(outDir, snapshotDir) : undefined,
+      beforeEpochs: mine,
     });
   } finally {
     init?.model.dispose();

@@ -198,6 +198,8 @@ export interface TrainOptions {
   onEpoch?: (rec: EpochRecord) => void;
   /** Awaited after each epoch's checkpoint is on disk (e.g. to copy it elsewhere). */
   afterCheckpoint?: (rec: EpochRecord) => Promise<void>;
+  /** Awaited once before the first epoch this session runs, not at all when none runs (e.g. mining hard negatives). */
+  beforeEpochs?: () => Promise<void>;
   /** Threads of the pool that computes the shares with `parallel.workers` > 1 (default: one per share; 0 runs them in this thread, the tests' oracle). */
   parallelThreads?: number;
 }
@@ -416,6 +418,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
     if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
     let ran = 0;
+    if (!done && sessionEpochs > 0) await opts.beforeEpochs?.();
     while (!done && ran < sessionEpochs && !state.stoppedEarly) {
       const t0 = performance.now();
       const epoch = state.epoch; // 0-based index of the epoch being run

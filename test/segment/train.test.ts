@@ -102,12 +102,15 @@ describe('training', () => {
     // stops before another epoch (epoch 1 is the best; no later epoch gains 10 in mean Dice).
     const c = path.join(tmp, 'c');
     const strict = { ...cfg, earlyStopping: { patience: 5, minDelta: 10 } };
-    const r3 = await trainModel(strict, data, { outDir: c });
-    expect([r3.epochsCompleted, r3.bestEpoch, r3.stoppedEarly]).toEqual([2, 1, false]);
-    const r4 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 1, minDelta: 10 } }, data, { outDir: c, resume: true });
-    expect([r4.epochsCompleted, r4.sessionEpochs, r4.finished, r4.stoppedEarly, r4.bestEpoch]).toEqual([2, 0, true, true, 1]);
-    const r5 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 2, minDelta: 10 } }, data, { outDir: c, resume: true, maxEpochs: 1 });
-    expect([r5.epochsCompleted, r5.sessionEpochs, r5.stoppedEarly]).toEqual([3, 1, true]);
+    // beforeEpochs runs once a session, and only when an epoch follows.
+    let prepared = 0;
+    const beforeEpochs = async () => void prepared++;
+    const r3 = await trainModel(strict, data, { outDir: c, beforeEpochs });
+    expect([r3.epochsCompleted, r3.bestEpoch, r3.stoppedEarly, prepared]).toEqual([2, 1, false, 1]);
+    const r4 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 1, minDelta: 10 } }, data, { outDir: c, resume: true, beforeEpochs });
+    expect([r4.epochsCompleted, r4.sessionEpochs, r4.finished, r4.stoppedEarly, r4.bestEpoch, prepared]).toEqual([2, 0, true, true, 1, 1]);
+    const r5 = await trainModel({ ...strict, epochs: 4, earlyStopping: { patience: 2, minDelta: 10 } }, data, { outDir: c, resume: true, maxEpochs: 1, beforeEpochs });
+    expect([r5.epochsCompleted, r5.sessionEpochs, r5.stoppedEarly, prepared]).toEqual([3, 1, true, 2]);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });
