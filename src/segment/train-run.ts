@@ -157,6 +157,10 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     await copyRunSnapshot(snapshotDir, outDir);
     log(`seeded ${outDir} from the checkpoint snapshot ${snapshotDir}`);
   }
+  if (cfg.hardNegatives && !existsSync(path.resolve(dir, cfg.hardNegatives.model))) {
+    // Before a minute of loading volumes, not after.
+    throw new NanoroiError('E_MODEL', `hardNegatives.model ${path.resolve(dir, cfg.hardNegatives.model)} does not exist`);
+  }
   const manifests = cfg.datasets.map((d) => path.resolve(dir, d));
   const refs = await readManifests(manifests);
   const bySplit = (s: string) => refs.filter((r) => r.split === s);

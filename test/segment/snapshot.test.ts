@@ -107,6 +107,17 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
     const r5 = path.join(tmp, 'runE');
     await expect(copyRunSnapshot(snap, r5)).rejects.toThrow(/missing checkpoint\/optimizer\.bin/);
     expect(existsSync(path.join(r5, 'checkpoint/state.json'))).toBe(false);
+
+    // Hard negatives mined with the exported model (r2's: the same normalization), cached in the run folder.
+    const hard = { ...base, output: 'runH', epochs: 1, patch: { ...base.patch, hardNegativeShare: 0.5 }, hardNegatives: { model: path.relative(tmp, r2.onnx), classes: [2, 3] } };
+    await fs.writeFile(path.join(tmp, 'hard.json'), JSON.stringify(hard));
+    const rh = await runTraining(path.join(tmp, 'hard.json'), {});
+    expect(rh.result.epochsCompleted).toBe(1);
+    expect((await fs.readdir(path.join(tmp, 'runH/hard-negatives'))).length).toBe(2); // the two training volumes
+    // A missing mining model is named before any volume loads, and no run folder is made.
+    await fs.writeFile(path.join(tmp, 'hard2.json'), JSON.stringify({ ...hard, output: 'runI', hardNegatives: { model: 'nope.onnx' } }));
+    await expect(runTraining(path.join(tmp, 'hard2.json'), {})).rejects.toThrow(/hardNegatives\.model .*nope\.onnx does not exist/);
+    expect(existsSync(path.join(tmp, 'runI'))).toBe(false);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });
