@@ -119,46 +119,34 @@ export class PatchSampler {
     // draws exactly as before (resumed runs stay reproducible).
     const u = rng.next();
     if (u >= this.cfg.foregroundShare && u < this.cfg.foregroundShare + this.cfg.brightBackgroundShare) {
-      const counts = this.volumes.map((v) => v.brightBackground.length);
-      if (counts.some((c) => c > 0)) {
-        const vi = pickWeighted(counts, rng);
-        const vol = this.volumes[vi];
-        return { volume: vi, ...this.around(vol, vol.brightBackground[rng.int(0, vol.brightBackground.length - 1)], rng), centredOn: 0 };
-      }
+      const d = this.centredOnList(this.volumes.map((v) => v.brightBackground), 0, rng);
+      if (d) return d;
     }
     const hardFrom = this.cfg.foregroundShare + this.cfg.brightBackgroundShare;
     if (u >= hardFrom && u < hardFrom + this.cfg.hardNegativeShare) {
-      const counts = this.volumes.map((v) => v.hardNegatives?.length ?? 0);
-      if (counts.some((c) => c > 0)) {
-        const vi = pickWeighted(counts, rng);
-        const list = this.volumes[vi].hardNegatives!;
-        return { volume: vi, ...this.around(this.volumes[vi], list[rng.int(0, list.length - 1)], rng), centredOn: -2 };
-      }
+      const d = this.centredOnList(this.volumes.map((v) => v.hardNegatives), -2, rng);
+      if (d) return d;
     }
     if (u < this.cfg.foregroundShare) {
       // Pick a rare class present somewhere, then a volume in proportion to its voxels of that class.
       const present = this.cfg.rareClasses.filter((c) => this.volumes.some((v) => (v.classVoxels[c]?.length ?? 0) > 0));
       if (present.length > 0) {
         const c = present[rng.int(0, present.length - 1)];
-        const counts = this.volumes.map((v) => v.classVoxels[c]?.length ?? 0);
-        const vi = pickWeighted(counts, rng);
-        const vol = this.volumes[vi];
-        const list = vol.classVoxels[c]!;
-        const idx = list[rng.int(0, list.length - 1)];
-        const [, ny, nx] = vol.shape;
-        const z = Math.floor(idx / (ny * nx));
-        const y = Math.floor(idx / nx) % ny;
-        const x = idx % nx;
-        return {
-          volume: vi,
-          start: [startAround(z, size[0], vol.shape[0], rng), startAround(y, size[1], ny, rng), startAround(x, size[2], nx, rng)],
-          centredOn: c,
-        };
+        return this.centredOnList(this.volumes.map((v) => v.classVoxels[c]), c, rng)!;
       }
     }
     const vi = pickWeighted(this.weights, rng);
     const vol = this.volumes[vi];
     return { volume: vi, start: [startUniform(size[0], vol.shape[0], rng), startUniform(size[1], vol.shape[1], rng), startUniform(size[2], vol.shape[2], rng)], centredOn: -1 };
+  }
+
+  /** A patch around a voxel of one volume's list, the volume drawn in proportion to its list's length; null when every list is empty. */
+  private centredOnList(lists: (Uint32Array | null | undefined)[], centredOn: number, rng: Rng): PatchDraw | null {
+    const counts = lists.map((l) => l?.length ?? 0);
+    if (!counts.some((c) => c > 0)) return null;
+    const vi = pickWeighted(counts, rng);
+    const list = lists[vi]!;
+    return { volume: vi, ...this.around(this.volumes[vi], list[rng.int(0, list.length - 1)], rng), centredOn };
   }
 
   private around(vol: TrainVolume, idx: number, rng: Rng): { start: Vec3 } {

@@ -402,11 +402,8 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     state.validationHash = valHash;
     // A resumed run whose patience is already spent (the config's patience lowered since) stops
     // here rather than after one more epoch.
-    if (!done && cfg.earlyStopping && state.epoch > 0 && state.epochsSinceBest >= cfg.earlyStopping.patience) {
-      state.stoppedEarly = true;
-      done = true;
-      log(`early stop: no gain of ${cfg.earlyStopping.minDelta} in mean Dice for ${state.epochsSinceBest} epochs (patience ${cfg.earlyStopping.patience}); best epoch ${state.bestEpoch}`);
-    }
+    const spentOnResume = !done && cfg.earlyStopping !== null && state.epoch > 0 && state.epochsSinceBest >= cfg.earlyStopping.patience;
+    if (spentOnResume) state.stoppedEarly = done = true;
     const sampler = new PatchSampler(data.train, cfg.patch);
     const B = cfg.patch.batchSize;
     const n = size[0] * size[1] * size[2];
@@ -524,7 +521,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
       ran++;
     }
     progress.finish();
-    if (state.stoppedEarly && ran > 0) log(`early stop: no gain of ${cfg.earlyStopping!.minDelta} in mean Dice for ${cfg.earlyStopping!.patience} epochs; best epoch ${state.bestEpoch}`);
+    if (state.stoppedEarly && (ran > 0 || spentOnResume)) log(`early stop: no gain of ${cfg.earlyStopping!.minDelta} in mean Dice for ${state.epochsSinceBest} epochs (patience ${cfg.earlyStopping!.patience}); best epoch ${state.bestEpoch}`);
     return {
       name: cfg.name,
       epochsCompleted: state.epoch,
