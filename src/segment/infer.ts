@@ -289,8 +289,12 @@ export function onnxThreads(threads: number, sessions?: number): { workers: numb
   return { workers, intraOp: Math.max(1, Math.floor(t / workers)) };
 }
 
-/** Open an exported nanoroi ONNX model with onnxruntime-node (CPU; one single-threaded session per core, on worker threads). */
-export async function openOnnxModel(file: string, threads = availableParallelism(), sessions?: number): Promise<OnnxModel> {
+/**
+ * Open an exported nanoroi ONNX model with onnxruntime-node (CPU; one single-threaded session per
+ * core, on worker threads). The sessions run the graph with the decoder's up-sampling rewritten
+ * (onnx-optimize.ts: the same values to float rounding, less work) unless `asExported`.
+ */
+export async function openOnnxModel(file: string, threads = availableParallelism(), sessions?: number, asExported = false): Promise<OnnxModel> {
   if (!existsSync(file)) {
     const names = installedModels();
     throw new NanoroiError('E_MODEL', file === defaultModelPath() ? `no bundled model at ${file}; train one (nanoroi train --config training/bundled.json) or pass --model FILE.onnx` : `model ${file} does not exist (installed in models/: ${names.length ? names.join(', ') : 'none'})`);
@@ -309,7 +313,7 @@ export async function openOnnxModel(file: string, threads = availableParallelism
   const pool = new WorkerPool(workers);
   const kernel = new URL(import.meta.url.endsWith('.ts') ? './onnx-worker.ts' : './onnx-worker.js', import.meta.url).href;
   const predict: WindowPredictor = async (input, b, win) => {
-    const task: WindowTask = { file, sha256, intraOp, inputName: ONNX_INPUT, outputName: ONNX_OUTPUT, dims: [b, 1, win[0], win[1], win[2]], input };
+    const task: WindowTask = { file, sha256, intraOp, asExported, inputName: ONNX_INPUT, outputName: ONNX_OUTPUT, dims: [b, 1, win[0], win[1], win[2]], input };
     // The input is copied into the message, so the caller may reuse its buffer at once.
     return (await pool.map<WindowTask, Float32Array>(kernel, 'predictWindows', [task]))[0];
   };
@@ -343,6 +347,8 @@ export interface SegmentOptions {
   threads?: number;
   batch?: number;
   quiet?: boolean;
+  /** Run the model's graph as exported (default: with the decoder's up-sampling rewritten, onnx-optimize.ts). */
+  asExported?: boolean;
   /** Prune defect components that are not wrapped in particle or are too small (default on; false: the raw argmax). */
   postprocess?: PostprocessOptions | false;
 }
@@ -374,7 +380,7 @@ export interface SegmentResult {
 export async function segmentWithModel(vol: Volume, opts: SegmentOptions = {}): Promise<SegmentResult> {
   const t0 = performance.now();
   const file = resolveModelPath(opts.model);
-  const m = await openOnnxModel(file, opts.threads);
+  const m = await openOnnxModel(file, opts.threads, undefined, opts.asExported ?? false);
   try {
     const win = opts.window ?? m.meta.inferenceWindow ?? m.meta.patchSize;
     if (win.some((w) => !Number.isInteger(w) || w <= 0 || w % m.meta.sizeMultiple !== 0)) {

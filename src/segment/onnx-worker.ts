@@ -6,12 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-node';
 import { NanoroiError } from '../core/errors.js';
+import { fuseUpsampleConv } from './onnx-optimize.js';
 
 export interface WindowTask {
   /** The .onnx file, and its SHA-256 (which session this worker holds). */
   file: string;
   sha256: string;
   intraOp: number;
+  /** Run the graph as exported instead of with the decoder's up-sampling rewritten (onnx-optimize.ts). */
+  asExported?: boolean;
   inputName: string;
   outputName: string;
   /** [b, 1, wz, wy, wx] */
@@ -19,13 +22,15 @@ export interface WindowTask {
   input: Float32Array;
 }
 
-let open: { sha256: string; session: Promise<InferenceSession> } | null = null;
+let open: { key: string; session: Promise<InferenceSession> } | null = null;
 
 export async function predictWindows(t: WindowTask): Promise<Float32Array> {
   const ort = (await import('onnxruntime-node')).default;
-  if (open?.sha256 !== t.sha256) {
-    const create = async () =>
-      ort.InferenceSession.create(await readFile(t.file), {
+  const key = `${t.sha256}:${t.asExported ? 'as-exported' : 'fused'}`;
+  if (open?.key !== key) {
+    const create = async () => {
+      const bytes = new Uint8Array(await readFile(t.file));
+      return ort.InferenceSession.create(t.asExported ? bytes : fuseUpsampleConv(bytes).bytes, {
         intraOpNumThreads: t.intraOp,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -35,7 +40,8 @@ export async function predictWindows(t: WindowTask): Promise<Float32Array> {
         // session needs (0.4.0: 256³ took 75 s with spinning against 46 s without, under load).
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
-    open = { sha256: t.sha256, session: create() };
+    };
+    open = { key, session: create() };
   }
   let session: InferenceSession;
   try {

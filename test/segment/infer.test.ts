@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import onnxProto from 'onnx-proto';
-import { GraphBuilder, ONNX_META_KEY, readOnnxMeta } from '../../src/segment/onnx-export.js';
+import { GraphBuilder, ONNX_META_KEY, exportOnnx, readOnnxMeta } from '../../src/segment/onnx-export.js';
+import { UNet } from '../../src/segment/unet.js';
 import { gaussianImportance, onnxThreads, segmentWithModel, slidingWindow, windowStarts, type WindowPredictor } from '../../src/segment/infer.js';
 import { NormalizationSchema, applyWindow, intensityWindow } from '../../src/segment/normalize.js';
 import { Rng } from '../../src/core/rng.js';
@@ -262,6 +263,25 @@ describe('segmentWithModel (onnxruntime)', () => {
     bad.graph!.node![0].opType = 'NoSuchOp';
     await fs.writeFile(path.join(tmp, 'bad.onnx'), onnx.ModelProto.encode(bad).finish());
     await expect(segmentWithModel(vol, { model: path.join(tmp, 'bad.onnx'), threads: 2, quiet: true })).rejects.toThrow(/^onnxruntime cannot load .*bad\.onnx: /);
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('a U-Net runs with its decoder up-sampling rewritten: the same labels and probabilities (1e-5) as the graph as exported', async () => {
+    const net = new UNet({ depth: 3, baseFilters: 4, norm: 'instance' }, 21);
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-infer-'));
+    const file = path.join(tmp, 'unet.onnx');
+    await fs.writeFile(file, exportOnnx(net, { name: 'u', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] }));
+    const shape: Vec3 = [20, 27, 18];
+    const vol = makeVolume(randomImage(shape, 9), shape, [0.05, 0.05, 0.05]);
+    const opts = { model: file, probabilities: true, threads: 2, quiet: true, tta: true, postprocess: false as const };
+    const fused = await segmentWithModel(vol, opts);
+    const exported = await segmentWithModel(vol, { ...opts, asExported: true });
+    let maxDiff = 0;
+    for (let k = 0; k < 4; k++) for (let i = 0; i < vol.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fused.probabilities![k][i] - exported.probabilities![k][i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    expect(Buffer.from(fused.labels.data).equals(Buffer.from(exported.labels.data))).toBe(true);
+    expect(new Set(fused.labels.data).size).toBeGreaterThan(1); // a random network, but not one class everywhere
+    net.dispose();
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });

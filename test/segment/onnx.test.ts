@@ -1,11 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import { initBackend } from '../../src/segment/backend.js';
 import { UNet } from '../../src/segment/unet.js';
 import { exportOnnx, readOnnxMeta, toOnnxConvWeight } from '../../src/segment/onnx-export.js';
 import { NormalizationSchema } from '../../src/segment/normalize.js';
 import { Rng } from '../../src/core/rng.js';
+import { fuseUpsampleConv } from '../../src/segment/onnx-optimize.js';
+
+const { onnx } = onnxProto;
 
 beforeAll(async () => {
   await initBackend();
@@ -50,23 +54,72 @@ describe('ONNX export', () => {
       const rng = new Rng(7);
       const x = new Float32Array(D * H * W).map(() => rng.uniform(0, 1));
       const want = net.predict(tf.tensor5d(x, [1, D, H, W, 1])).dataSync();
-      const sess = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-      const out = await sess.run({ volume: new ort.Tensor('float32', x, [1, 1, D, H, W]) });
-      const got = out.probabilities.data as Float32Array;
-      expect(out.probabilities.dims).toEqual([1, 4, D, H, W]);
-      let maxDiff = 0;
-      let spread = 0;
-      const n = D * H * W;
-      for (let i = 0; i < n; i++) {
-        for (let c = 0; c < 4; c++) {
-          maxDiff = Math.max(maxDiff, Math.abs(got[c * n + i] - want[i * 4 + c]));
-          spread = Math.max(spread, Math.abs(want[i * 4 + c] - 0.25));
+      // The graph as exported and as inference runs it (the decoder's up-sampling rewritten: both levels).
+      const fused = fuseUpsampleConv(bytes);
+      expect(fused.rewritten).toBe(2);
+      for (const graph of [bytes, fused.bytes]) {
+        const sess = await ort.InferenceSession.create(graph, { intraOpNumThreads: 1 });
+        const out = await sess.run({ volume: new ort.Tensor('float32', x, [1, 1, D, H, W]) });
+        const got = out.probabilities.data as Float32Array;
+        expect(out.probabilities.dims).toEqual([1, 4, D, H, W]);
+        let maxDiff = 0;
+        let spread = 0;
+        const n = D * H * W;
+        for (let i = 0; i < n; i++) {
+          for (let c = 0; c < 4; c++) {
+            maxDiff = Math.max(maxDiff, Math.abs(got[c * n + i] - want[i * 4 + c]));
+            spread = Math.max(spread, Math.abs(want[i * 4 + c] - 0.25));
+          }
         }
+        expect(maxDiff).toBeLessThan(1e-4);
+        expect(spread).toBeGreaterThan(0.05); // the comparison is not between two near-uniform outputs
+        await sess.release();
       }
-      expect(maxDiff).toBeLessThan(1e-4);
-      expect(spread).toBeGreaterThan(0.05); // the comparison is not between two near-uniform outputs
-      await sess.release();
       net.dispose();
     });
   }
+
+  it('the up-sampling rewrite: a batch of two, odd coarse sizes, the op counts; a graph without the pattern is left alone', async () => {
+    const net = randomNet('instance', 11);
+    const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
+    const fused = fuseUpsampleConv(bytes);
+    const ops = (b: Uint8Array) => {
+      const g = onnx.ModelProto.decode(b).graph!;
+      const c = new Map<string, number>();
+      for (const n of g.node!) c.set(n.opType!, (c.get(n.opType!) ?? 0) + 1);
+      return c;
+    };
+    const before = ops(bytes);
+    const after = ops(fused.bytes);
+    // Each level: the conv over [repeat, skip] becomes a skip conv + 4 parity convs over a tensor
+    // repeated along x only, summed; the 3-axis repeat (one Expand a level) becomes the x repeat.
+    expect(after.get('Conv')).toBe(before.get('Conv')! + 2 * 4);
+    expect(after.get('Add')).toBe((before.get('Add') ?? 0) + 2);
+    expect(after.get('Expand')).toBe(before.get('Expand'));
+    expect(before.get('Expand')).toBe(2);
+    // Unchanged metadata, and a graph with nothing to rewrite comes back byte for byte.
+    expect(readOnnxMeta(fused.bytes)).toEqual(readOnnxMeta(bytes));
+    expect(fuseUpsampleConv(fused.bytes)).toEqual({ bytes: fused.bytes, rewritten: 0 });
+    const flat = new UNet({ depth: 1, baseFilters: 4 }, 3);
+    const flatBytes = exportOnnx(flat, { name: 'flat', normalization: NormalizationSchema.parse({}), patchSize: [8, 8, 8] });
+    expect(fuseUpsampleConv(flatBytes)).toEqual({ bytes: flatBytes, rewritten: 0 });
+    // Two windows at once, coarse sizes odd along every axis (12 → 6 → 3, 20 → 10 → 5, 28 → 14 → 7).
+    const [D, H, W] = [12, 20, 28];
+    const rng = new Rng(8);
+    const x = new Float32Array(2 * D * H * W).map(() => rng.uniform(-0.5, 1.5));
+    const run = async (b: Uint8Array) => {
+      const sess = await ort.InferenceSession.create(b, { intraOpNumThreads: 1 });
+      const out = (await sess.run({ volume: new ort.Tensor('float32', x, [2, 1, D, H, W]) })).probabilities;
+      await sess.release();
+      expect(out.dims).toEqual([2, 4, D, H, W]);
+      return out.data as Float32Array;
+    };
+    const a = await run(bytes);
+    const b = await run(fused.bytes);
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    net.dispose();
+    flat.dispose();
+  });
 });
