@@ -136,8 +136,16 @@ export async function cases(): Promise<BenchCase[]> {
 
   return [
     {
-      name: `segment 256³ U-Net (${layout.file ? layout.from : `random weights, layout of ${layout.from}`}: ${net.parameterCount()} parameters, window ${WIN.join('×')}, overlap ¼, no TTA) onnxruntime, ${threads} sessions`,
-      fast: async () => (await segmentWithModel(vol, { model: segFile, threads, quiet: true, tta: false, overlap: 0.25 })).info.windows,
+      // Reference: the same model's graph as exported (the decoder's up-sampling not rewritten, onnx-optimize.ts).
+      name: `segment 256³ U-Net (${layout.file ? layout.from : `random weights, layout of ${layout.from}`}: ${net.parameterCount()} parameters, window ${WIN.join('×')}, overlap ¼, no TTA) onnxruntime, ${threads} sessions; reference: the graph as exported`,
+      fast: async () => (await segmentWithModel(vol, { model: segFile, threads, quiet: true, tta: false, overlap: 0.25 })).labels.data,
+      reference: async () => (await segmentWithModel(vol, { model: segFile, threads, quiet: true, tta: false, overlap: 0.25, asExported: true })).labels.data,
+      agree: (a, b) => {
+        const [x, y] = [a as Uint8Array, b as Uint8Array];
+        let differ = 0;
+        for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) differ++;
+        return differ ? `${differ} voxels labelled differently` : null;
+      },
       work: 256 ** 3,
       workUnit: 'Mvox/s',
       repeats: 1,
