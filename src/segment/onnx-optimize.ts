@@ -1,5 +1,7 @@
 /**
- * An exact rewrite of a nanoroi U-Net graph that onnxruntime runs faster. Each decoder level's
+ * Exact rewrites of a nanoroi U-Net graph that onnxruntime runs faster.
+ *
+ * 1. Each decoder level's
  * "nearest ×2 up-sampling → concat with the skip → 3×3×3 conv" becomes "phase convs over the
  * coarse tensor, interleaved, + a 3×3×3 conv over the skip alone".
  *
@@ -13,6 +15,10 @@
  * than it saved (session 12, out of the 8-parity variant). Per fine voxel the up part costs 12
  * multiply-adds per channel pair instead of 27, and the concat is never built. The outputs differ
  * from the exported graph's by float rounding only (summation order; < 1e-5 on the tests).
+ *
+ * 2. The class Softmax over axis 1 becomes Exp(x − ReduceMax) / ReduceSum: onnxruntime's Softmax
+ * on a non-last axis transposes the tensor there and back (session 12: 6 % less time a 64³ window,
+ * values within 2e-7).
  *
  * Applied when a model is opened for inference (infer.ts, onnx-worker.ts), so the shipped .onnx
  * files — whose SHA-256 the cards, verifiers and label volumes record — stay as exported, and any
@@ -93,12 +99,12 @@ export function parityKernel(w: Float32Array, cout: number, cin: number, cu: num
 
 export interface RewriteResult {
   bytes: Uint8Array;
-  /** Decoder levels rewritten (0: the bytes given, unchanged). */
+  /** Decoder levels and softmaxes rewritten (0: the bytes given, unchanged). */
   rewritten: number;
 }
 
-/** Rewrite every "up-sample → concat → 3×3×3 conv" of a nanoroi U-Net graph (see the file comment). */
-export function fuseUpsampleConv(bytes: Uint8Array): RewriteResult {
+/** Rewrite every "up-sample → concat → 3×3×3 conv" and the class softmax of a nanoroi U-Net graph (see the file comment). */
+export function optimizeForInference(bytes: Uint8Array): RewriteResult {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph;
   if (!graph?.node) return { bytes, rewritten: 0 };
@@ -197,6 +203,24 @@ export function fuseUpsampleConv(bytes: Uint8Array): RewriteResult {
         if (p?.opType === 'Shape' && only(i) === shapeSrc) drop.add(p);
       }
     }
+    rewritten++;
+  }
+  // The class softmax (axis 1) as Exp(x − max) / sum — ReduceMax's axes are an attribute and
+  // ReduceSum's an input in opsets 13–17 only.
+  const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
+  for (const sm of opset >= 13 && opset <= 17 ? graph.node : []) {
+    if (sm.opType !== 'Softmax' || intAttr(sm, 'axis') !== 1 || (sm.input ?? []).length !== 1) continue;
+    const x = (sm.input ?? [])[0];
+    const out = (sm.output ?? [])[0];
+    const base = `${out}.softmax`;
+    added.push(int64Tensor(`${base}.axes`, [1]));
+    replace.set(sm, [
+      node('ReduceMax', `${base}.max`, [x], { axes: [1], keepdims: 1 }),
+      node('Sub', `${base}.sub`, [x, `${base}.max`]),
+      node('Exp', `${base}.exp`, [`${base}.sub`]),
+      node('ReduceSum', `${base}.sum`, [`${base}.exp`, `${base}.axes`], { keepdims: 1 }),
+      onnx.NodeProto.create({ opType: 'Div', name: out, input: [`${base}.exp`, `${base}.sum`], output: [out] }),
+    ]);
     rewritten++;
   }
   if (!rewritten) return { bytes, rewritten: 0 };

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-node';
 import { NanoroiError } from '../core/errors.js';
-import { fuseUpsampleConv } from './onnx-optimize.js';
+import { optimizeForInference } from './onnx-optimize.js';
 
 export interface WindowTask {
   /** The .onnx file, and its SHA-256 (which session this worker holds). */
@@ -30,7 +30,7 @@ export async function predictWindows(t: WindowTask): Promise<Float32Array> {
   if (open?.key !== key) {
     const create = async () => {
       const bytes = new Uint8Array(await readFile(t.file));
-      return ort.InferenceSession.create(t.asExported ? bytes : fuseUpsampleConv(bytes).bytes, {
+      return ort.InferenceSession.create(t.asExported ? bytes : optimizeForInference(bytes).bytes, {
         intraOpNumThreads: t.intraOp,
         interOpNumThreads: 1,
         executionMode: 'sequential',

@@ -7,7 +7,7 @@ import { UNet } from '../../src/segment/unet.js';
 import { exportOnnx, readOnnxMeta, toOnnxConvWeight } from '../../src/segment/onnx-export.js';
 import { NormalizationSchema } from '../../src/segment/normalize.js';
 import { Rng } from '../../src/core/rng.js';
-import { fuseUpsampleConv } from '../../src/segment/onnx-optimize.js';
+import { optimizeForInference } from '../../src/segment/onnx-optimize.js';
 
 const { onnx } = onnxProto;
 
@@ -54,9 +54,9 @@ describe('ONNX export', () => {
       const rng = new Rng(7);
       const x = new Float32Array(D * H * W).map(() => rng.uniform(0, 1));
       const want = net.predict(tf.tensor5d(x, [1, D, H, W, 1])).dataSync();
-      // The graph as exported and as inference runs it (the decoder's up-sampling rewritten: both levels).
-      const fused = fuseUpsampleConv(bytes);
-      expect(fused.rewritten).toBe(2);
+      // The graph as exported and as inference runs it (both decoder levels and the softmax rewritten).
+      const fused = optimizeForInference(bytes);
+      expect(fused.rewritten).toBe(3);
       for (const graph of [bytes, fused.bytes]) {
         const sess = await ort.InferenceSession.create(graph, { intraOpNumThreads: 1 });
         const out = await sess.run({ volume: new ort.Tensor('float32', x, [1, 1, D, H, W]) });
@@ -82,7 +82,7 @@ describe('ONNX export', () => {
   it('the up-sampling rewrite: a batch of two, odd coarse sizes, the op counts; a graph without the pattern is left alone', async () => {
     const net = randomNet('instance', 11);
     const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
-    const fused = fuseUpsampleConv(bytes);
+    const fused = optimizeForInference(bytes);
     const ops = (b: Uint8Array) => {
       const g = onnx.ModelProto.decode(b).graph!;
       const c = new Map<string, number>();
@@ -97,12 +97,19 @@ describe('ONNX export', () => {
     expect(after.get('Add')).toBe((before.get('Add') ?? 0) + 2);
     expect(after.get('Expand')).toBe(before.get('Expand'));
     expect(before.get('Expand')).toBe(2);
+    expect(after.get('Softmax') ?? 0).toBe(0);
+    expect(after.get('ReduceMax')).toBe(1);
     // Unchanged metadata, and a graph with nothing to rewrite comes back byte for byte.
     expect(readOnnxMeta(fused.bytes)).toEqual(readOnnxMeta(bytes));
-    expect(fuseUpsampleConv(fused.bytes)).toEqual({ bytes: fused.bytes, rewritten: 0 });
+    expect(optimizeForInference(fused.bytes)).toEqual({ bytes: fused.bytes, rewritten: 0 });
+    // Depth 1: no up-sampling, only the softmax; at opset 18 (ReduceMax's axes an input) not even that.
     const flat = new UNet({ depth: 1, baseFilters: 4 }, 3);
     const flatBytes = exportOnnx(flat, { name: 'flat', normalization: NormalizationSchema.parse({}), patchSize: [8, 8, 8] });
-    expect(fuseUpsampleConv(flatBytes)).toEqual({ bytes: flatBytes, rewritten: 0 });
+    expect(optimizeForInference(flatBytes).rewritten).toBe(1);
+    const m18 = onnx.ModelProto.decode(flatBytes);
+    m18.opsetImport![0].version = 18;
+    const bytes18 = onnx.ModelProto.encode(m18).finish();
+    expect(optimizeForInference(bytes18)).toEqual({ bytes: bytes18, rewritten: 0 });
     // Two windows at once, coarse sizes odd along every axis (12 → 6 → 3, 20 → 10 → 5, 28 → 14 → 7).
     const [D, H, W] = [12, 20, 28];
     const rng = new Rng(8);
