@@ -13,7 +13,7 @@ export interface WindowTask {
   file: string;
   sha256: string;
   intraOp: number;
-  /** Run the graph as exported instead of with the decoder's up-sampling rewritten (onnx-optimize.ts). */
+  /** Run the graph as exported instead of rewritten for inference (onnx-optimize.ts). */
   asExported?: boolean;
   inputName: string;
   outputName: string;
@@ -26,7 +26,7 @@ let open: { key: string; session: Promise<InferenceSession> } | null = null;
 
 export async function predictWindows(t: WindowTask): Promise<Float32Array> {
   const ort = (await import('onnxruntime-node')).default;
-  const key = `${t.sha256}:${t.asExported ? 'as-exported' : 'fused'}`;
+  const key = `${t.sha256}:${t.asExported ? 'as-exported' : 'optimized'}`;
   if (open?.key !== key) {
     const create = async () => {
       const bytes = new Uint8Array(await readFile(t.file));
