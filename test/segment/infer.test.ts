@@ -266,7 +266,7 @@ describe('segmentWithModel (onnxruntime)', () => {
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
-  it('a U-Net runs with its decoder up-sampling rewritten: the same labels and probabilities (1e-5) as the graph as exported', async () => {
+  it('a U-Net runs with its graph rewritten for inference (decoder up-sampling, softmax): the same labels and probabilities (1e-5) as the graph as exported', async () => {
     const net = new UNet({ depth: 3, baseFilters: 4, norm: 'instance' }, 21);
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-infer-'));
     const file = path.join(tmp, 'unet.onnx');

@@ -79,7 +79,7 @@ describe('ONNX export', () => {
     });
   }
 
-  it('the up-sampling rewrite: a batch of two, odd coarse sizes, the op counts; a graph without the pattern is left alone', async () => {
+  it('the inference rewrite: a batch of two, odd coarse sizes, the op counts; a graph without the pattern is left alone', async () => {
     const net = randomNet('instance', 11);
     const bytes = exportOnnx(net, { name: 't', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
     const fused = optimizeForInference(bytes);
