@@ -136,7 +136,7 @@ export async function cases(): Promise<BenchCase[]> {
 
   return [
     {
-      // Reference: the same model's graph as exported (the decoder's up-sampling not rewritten, onnx-optimize.ts).
+      // Reference: the same model's graph as exported (not rewritten for inference, onnx-optimize.ts).
       name: `segment 256³ U-Net (${layout.file ? layout.from : `random weights, layout of ${layout.from}`}: ${net.parameterCount()} parameters, window ${WIN.join('×')}, overlap ¼, no TTA) onnxruntime, ${threads} sessions; reference: the graph as exported`,
       fast: async () => (await segmentWithModel(vol, { model: segFile, threads, quiet: true, tta: false, overlap: 0.25 })).labels.data,
       reference: async () => (await segmentWithModel(vol, { model: segFile, threads, quiet: true, tta: false, overlap: 0.25, asExported: true })).labels.data,

@@ -291,8 +291,8 @@ export function onnxThreads(threads: number, sessions?: number): { workers: numb
 
 /**
  * Open an exported nanoroi ONNX model with onnxruntime-node (CPU; one single-threaded session per
- * core, on worker threads). The sessions run the graph with the decoder's up-sampling rewritten
- * (onnx-optimize.ts: the same values to float rounding, less work) unless `asExported`.
+ * core, on worker threads). The sessions run the graph rewritten for inference (onnx-optimize.ts:
+ * decoder up-sampling and softmax; the same values to float rounding, less work) unless `asExported`.
  */
 export async function openOnnxModel(file: string, threads = availableParallelism(), sessions?: number, asExported = false): Promise<OnnxModel> {
   if (!existsSync(file)) {
@@ -347,7 +347,7 @@ export interface SegmentOptions {
   threads?: number;
   batch?: number;
   quiet?: boolean;
-  /** Run the model's graph as exported (default: with the decoder's up-sampling rewritten, onnx-optimize.ts). */
+  /** Run the model's graph as exported (default: rewritten for inference, onnx-optimize.ts). */
   asExported?: boolean;
   /** Prune defect components that are not wrapped in particle or are too small (default on; false: the raw argmax). */
   postprocess?: PostprocessOptions | false;
