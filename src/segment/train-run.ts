@@ -141,12 +141,23 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   const dir = path.dirname(path.resolve(configPath));
   const outDir = opts.out ? path.resolve(opts.out) : path.resolve(dir, cfg.output);
   let init: LoadedModel | undefined;
+  if (cfg.prune && !opts.init) throw new NanoroiError('E_ARGS', `${configPath}: "prune" narrows the model training starts from; give it with --init`);
   if (opts.init) {
     const folder = resolveInitModel(opts.init);
     // The run's backend before the starting weights become tensors (else tfjs starts its default
     // one and prints its "install the node backend" banner).
     await initBackend(cfg.backend as BackendChoice);
     init = await loadModel(folder);
+    if (cfg.prune) {
+      const { pruneUNet } = await import('./prune.js');
+      const wide = init.model;
+      try {
+        init = { ...init, model: pruneUNet(wide, cfg.prune.filters).model };
+      } finally {
+        wide.dispose();
+      }
+      log(`pruned ${folder} to ${cfg.prune.filters.join(', ')} channels per level (${init.model.parameterCount()} parameters)`);
+    }
     // Fine-tuning keeps the network layout and the intensity normalization of the starting model.
     cfg = { ...cfg, model: init.model.config, normalization: init.meta.normalization };
     log(`fine-tuning from ${folder} (layout and normalization taken from it)`);

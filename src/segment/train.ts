@@ -92,6 +92,14 @@ export const TrainConfigSchema = z
      * training volumes, for `patch.hardNegativeShare` (hard-negatives.ts). Model path relative to the config.
      */
     hardNegatives: HardNegativeSchema.optional(),
+    /**
+     * Narrow the `--init` model to these channels per level before fine-tuning (prune.ts: each
+     * conv keeps its most important channels), e.g. a faster layout from a trained wide model.
+     */
+    prune: z
+      .object({ filters: z.array(z.number().int().min(1).max(512)).min(1) })
+      .strict()
+      .optional(),
     /** null disables early stopping. */
     earlyStopping: z
       .object({ patience: z.number().int().min(1).default(15), minDelta: z.number().min(0).default(1e-3) })

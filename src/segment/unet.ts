@@ -3,7 +3,8 @@
  * the parameters are plain data that the checkpoint writer, the ONNX exporter and the optimizer
  * all walk by name, and BatchNorm's running statistics are explicit.
  *
- * Encoder level i has f_i = min(base·2^i, maxFilters) channels: `convsPerLevel` × (3×3×3 conv →
+ * Encoder level i has f_i = min(base·2^i, maxFilters) channels (or `filters[i]` when given, e.g. a
+ * pruned model): `convsPerLevel` × (3×3×3 conv →
  * norm → activation), then 2×2×2 max-pool. Decoder level i: 1×1×1 conv to f_i (done before the
  * up-sampling: a pointwise conv commutes with nearest repeat and is 8× cheaper there), nearest ×2
  * up-sampling, concat [up, skip], conv block. Head: 1×1×1 conv to 4 class logits
@@ -23,6 +24,11 @@ export const UNetConfigSchema = z
     depth: z.number().int().min(1).max(6).default(3),
     baseFilters: z.number().int().min(1).max(128).default(8),
     maxFilters: z.number().int().min(1).max(512).default(128),
+    /**
+     * Channels per level, overriding baseFilters/maxFilters (one per level): a layout that doubling
+     * does not give, such as a model pruned to a narrower full-resolution level (prune.ts).
+     */
+    filters: z.array(z.number().int().min(1).max(512)).min(1).optional(),
     norm: z.enum(['batch', 'instance', 'group', 'none']).default('instance'),
     /** Groups for group norm (every level's channel count must be divisible by it). */
     groups: z.number().int().min(1).default(4),
@@ -35,9 +41,10 @@ export const UNetConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.filters && c.filters.length !== c.depth) ctx.addIssue({ code: 'custom', message: `filters gives ${c.filters.length} channel counts for a network of depth ${c.depth}; give one per level`, path: ['filters'] });
     if (c.norm === 'group') {
       for (let i = 0; i < c.depth; i++) {
-        const f = Math.min(c.baseFilters * 2 ** i, c.maxFilters);
+        const f = c.filters?.[i] ?? Math.min(c.baseFilters * 2 ** i, c.maxFilters);
         if (f % c.groups !== 0) ctx.addIssue({ code: 'custom', message: `group norm needs every level's channels (${f} at level ${i}) divisible by groups=${c.groups}`, path: ['groups'] });
       }
     }
@@ -46,7 +53,7 @@ export type UNetConfigInput = z.input<typeof UNetConfigSchema>;
 export type UNetConfig = z.output<typeof UNetConfigSchema>;
 
 export function filtersAt(cfg: UNetConfig, level: number): number {
-  return Math.min(cfg.baseFilters * 2 ** level, cfg.maxFilters);
+  return cfg.filters?.[level] ?? Math.min(cfg.baseFilters * 2 ** level, cfg.maxFilters);
 }
 
 /** Spatial sizes must be divisible by this (one halving per pooling). */
