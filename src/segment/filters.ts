@@ -67,12 +67,18 @@ export function convolveAxis(t: ConvTask): void {
   const r = (w.length - 1) >> 1;
   const plane = ny * nx;
   if (axis === 2) {
+    const seven = w.length === 7;
+    const [w0, w1, w2, w3, w4, w5, w6] = seven ? w : [0, 0, 0, 0, 0, 0, 0];
     for (let z = t.z0; z < t.z1; z++) {
       for (let y = 0; y < ny; y++) {
         const o = z * plane + y * nx;
         for (let x = 0; x < nx; x++) {
           let acc = 0;
-          if (x >= r && x + r < nx) {
+          if (seven && x >= 3 && x + 3 < nx) {
+            // The default Gaussian unrolled: the same double sum, left to right.
+            const b = o + x - 3;
+            acc = 0 + w0 * src[b] + w1 * src[b + 1] + w2 * src[b + 2] + w3 * src[b + 3] + w4 * src[b + 4] + w5 * src[b + 5] + w6 * src[b + 6];
+          } else if (x >= r && x + r < nx) {
             const b = o + x - r;
             for (let k = 0; k < w.length; k++) acc += w[k] * src[b + k];
           } else {
@@ -86,31 +92,48 @@ export function convolveAxis(t: ConvTask): void {
         }
       }
     }
-  } else if (axis === 1) {
-    // Row-wise accumulation: the inner loop runs along contiguous x.
-    for (let z = t.z0; z < t.z1; z++) {
-      for (let y = 0; y < ny; y++) {
-        const o = z * plane + y * nx;
-        dst.fill(0, o, o + nx);
-        for (let k = 0; k < w.length; k++) {
-          let yy = y + k - r;
-          yy = yy < 0 ? 0 : yy >= ny ? ny - 1 : yy;
-          const so = z * plane + yy * nx;
-          const wk = w[k];
-          for (let x = 0; x < nx; x++) dst[o + x] += wk * src[so + x];
-        }
-      }
-    }
   } else {
-    for (let z = t.z0; z < t.z1; z++) {
-      const o = z * plane;
-      dst.fill(0, o, o + plane);
-      for (let k = 0; k < w.length; k++) {
-        let zz = z + k - r;
-        zz = zz < 0 ? 0 : zz >= nz ? nz - 1 : zz;
-        const so = zz * plane;
-        const wk = w[k];
-        for (let i = 0; i < plane; i++) dst[o + i] += wk * src[so + i];
+    // y and z: the taps' source rows (planes) are contiguous runs along x, so each output row
+    // reads its 2r + 1 source rows side by side. The sum is rounded to float32 after every tap
+    // (Math.fround), the bytes of the tap-by-tap accumulation into the float32 output this replaced
+    // (`dst += w_k · src_k`, ~2.5× slower for all the stores).
+    const len = axis === 1 ? ny : nz;
+    const stride = axis === 1 ? nx : plane;
+    const rowLen = axis === 1 ? nx : plane;
+    const taps = w.length;
+    const so = new Int32Array(taps);
+    const outer = axis === 1 ? t.z1 - t.z0 : 1;
+    for (let zi = 0; zi < outer; zi++) {
+      const z = t.z0 + zi;
+      const p0 = axis === 1 ? z * plane : 0;
+      const [i0, i1] = axis === 1 ? [0, ny] : [t.z0, t.z1];
+      for (let i = i0; i < i1; i++) {
+        for (let k = 0; k < taps; k++) {
+          let j = i + k - r;
+          j = j < 0 ? 0 : j >= len ? len - 1 : j;
+          so[k] = p0 + j * stride;
+        }
+        const o = p0 + i * stride;
+        if (taps === 7) {
+          // The default Gaussian (σ = 1 voxel, radius 3) unrolled.
+          const [w0, w1, w2, w3, w4, w5, w6] = w;
+          const [s0, s1, s2, s3, s4, s5, s6] = so;
+          for (let x = 0; x < rowLen; x++) {
+            let acc = Math.fround(w0 * src[s0 + x]);
+            acc = Math.fround(acc + w1 * src[s1 + x]);
+            acc = Math.fround(acc + w2 * src[s2 + x]);
+            acc = Math.fround(acc + w3 * src[s3 + x]);
+            acc = Math.fround(acc + w4 * src[s4 + x]);
+            acc = Math.fround(acc + w5 * src[s5 + x]);
+            dst[o + x] = acc + w6 * src[s6 + x];
+          }
+        } else {
+          for (let x = 0; x < rowLen; x++) {
+            let acc = 0;
+            for (let k = 0; k < taps; k++) acc = Math.fround(acc + w[k] * src[so[k] + x]);
+            dst[o + x] = acc;
+          }
+        }
       }
     }
   }

@@ -345,33 +345,49 @@ export async function fieldOfViewFromKeyValues(kv: Record<string, string> | unde
  * background, most of a scan's voxels, is never copied.
  */
 export function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): number {
+  return mediansOf(grey, labels, [cls])[0];
+}
+
+/** medianOf for several classes with one pass over the volume for all their histograms. */
+export function mediansOf(grey: Float32Array, labels: Uint8Array, classes: number[]): number[] {
   const bits = new Uint32Array(grey.buffer, grey.byteOffset, grey.length);
-  const key = (u: number) => (u & 0x80000000 ? ~u : u | 0x80000000) >>> 16;
-  const hist = new Float64Array(65536);
-  let n = 0;
+  const slot = new Int8Array(256).fill(-1);
+  classes.forEach((c, j) => (slot[c] = j));
+  const hist = new Float64Array(65536 * classes.length);
+  const n = new Float64Array(classes.length);
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] !== cls) continue;
-    hist[key(bits[i])]++;
-    n++;
+    const j = slot[labels[i]];
+    if (j < 0) continue;
+    const u = bits[i];
+    hist[j * 65536 + ((u & 0x80000000 ? ~u : u | 0x80000000) >>> 16)]++;
+    n[j]++;
   }
-  if (n === 0) return NaN;
-  let k = n >> 1;
-  let bin = 0;
-  while (k >= hist[bin]) k -= hist[bin++];
-  const v = new Float32Array(hist[bin]);
-  let m = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] === cls && key(bits[i]) === bin) v[m++] = grey[i];
-  return kthSmallest(v, k); // the sorted middle value, without sorting millions of voxels
+  return classes.map((cls, j) => {
+    if (n[j] === 0) return NaN;
+    const h = hist.subarray(j * 65536, (j + 1) * 65536);
+    let k = Math.floor(n[j] / 2);
+    let bin = 0;
+    while (k >= h[bin]) k -= h[bin++];
+    const v = new Float32Array(h[bin]);
+    let m = 0;
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] !== cls) continue;
+      const u = bits[i];
+      if (((u & 0x80000000 ? ~u : u | 0x80000000) >>> 16) === bin) v[m++] = grey[i];
+    }
+    return kthSmallest(v, k); // the sorted middle value, without sorting millions of voxels
+  });
 }
 
 async function dropDimParticle(labels: Uint8Array, image: Float32Array, shape: Vec3, share: number): Promise<number> {
-  const P = medianOf(image, labels, 1);
-  const B = medianOf(image, labels, 0);
-  if (!(P > B)) return 0; // no contrast to judge by
   const w = gaussianKernel1D(1);
   const a = sharedFloat32(image.length);
   const b = sharedFloat32(image.length);
-  await convolveAxisPooled(image, a, shape, 2, w);
+  // The x pass runs on the worker pool while this thread finds the two medians.
+  const xPass = convolveAxisPooled(image, a, shape, 2, w);
+  const [P, B] = mediansOf(image, labels, [1, 0]);
+  await xPass;
+  if (!(P > B)) return 0; // no contrast to judge by
   await convolveAxisPooled(a, b, shape, 1, w);
   // The z pass only where the rule looks (particle voxels), with convolveAxis's float steps.
   const limit = B + share * (P - B);

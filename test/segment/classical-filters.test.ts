@@ -50,6 +50,36 @@ describe('gaussian3d', () => {
     expect(copy).not.toBe(src);
   });
 
+  it('convolveAxis: y and z accumulate tap by tap into float32, x sums in double and rounds once — byte for byte, 7 and 5 taps, over a z range', () => {
+    const shape: Vec3 = [9, 11, 13];
+    const [nz, ny, nx] = shape;
+    const n = nz * ny * nx;
+    const rng = new Rng(31);
+    const img = Float32Array.from({ length: n }, () => rng.normal(0, 1) * 1e3);
+    for (const w of [gaussianKernel1D(1), gaussianKernel1D(0.6)]) {
+      const r = (w.length - 1) >> 1;
+      for (const axis of [0, 1, 2] as const) {
+        // Reference: dst = 0; dst += w_k · src(clamped k-th neighbour), rounded to float32 each tap.
+        const want = new Float32Array(n);
+        for (let z = 2; z < 7; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+          const o = (z * ny + y) * nx + x;
+          let acc = 0;
+          for (let k = 0; k < w.length; k++) {
+            const c = [z, y, x];
+            c[axis] = Math.min(Math.max(c[axis] + k - r, 0), shape[axis] - 1);
+            const v = w[k] * img[(c[0] * ny + c[1]) * nx + c[2]];
+            if (axis === 2) acc += v;
+            else want[o] += v;
+          }
+          if (axis === 2) want[o] = acc;
+        }
+        const got = new Float32Array(n);
+        convolveAxis({ src: img, dst: got, shape, axis, weights: w, z0: 2, z1: 7 });
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `axis ${axis}, ${w.length} taps`).toBe(true);
+      }
+    }
+  });
+
   it('the worker pool gives the same bytes as the main thread (needs the build in dist/)', async () => {
     const shape: Vec3 = [130, 128, 128];
     expect(shape[0] * shape[1] * shape[2]).toBeGreaterThanOrEqual(PARALLEL_MIN_VOXELS);

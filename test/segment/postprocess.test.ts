@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NanoroiError } from '../../src/core/errors.js';
 import type { Vec3, Volume } from '../../src/core/volume.js';
-import { medianOf, postprocessLabels } from '../../src/segment/postprocess.js';
+import { medianOf, mediansOf, postprocessLabels } from '../../src/segment/postprocess.js';
 import { Rng } from '../../src/core/rng.js';
 
 /** 40³ voxels of 50 nm: a particle slab (z 10–29) in vacuum; defects drawn into it. */
@@ -171,6 +171,11 @@ describe('medianOf (radix select)', () => {
         if (sel.length === 0) expect(got).toBeNaN();
         else expect(got === sel[sel.length >> 1], `${got} vs ${sel[sel.length >> 1]}`).toBe(true);
       }
+      // Several classes in one pass: the same values, in the order asked (a class never seen: NaN).
+      const both = mediansOf(grey, labels, [1, 0, 3]);
+      expect(Object.is(both[0], medianOf(grey, labels, 1)) || both[0] === medianOf(grey, labels, 1)).toBe(true);
+      expect(both[1] === medianOf(grey, labels, 0) || (Number.isNaN(both[1]) && Number.isNaN(medianOf(grey, labels, 0)))).toBe(true);
+      expect(both[2]).toBeNaN();
     }
     expect(medianOf(Float32Array.of(1, 2), Uint8Array.of(0, 0), 1)).toBeNaN();
   });
