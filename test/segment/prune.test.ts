@@ -9,6 +9,7 @@ import { UNet, UNetConfigSchema, filtersAt, paramSpecs } from '../../src/segment
 import { pruneUNet } from '../../src/segment/prune.js';
 import { exportOnnx, readOnnxMeta } from '../../src/segment/onnx-export.js';
 import { NormalizationSchema } from '../../src/segment/normalize.js';
+import { optimizeForInference } from '../../src/segment/onnx-optimize.js';
 import { runTraining } from '../../src/segment/train-run.js';
 import { Rng } from '../../src/core/rng.js';
 
@@ -109,14 +110,19 @@ describe('channel pruning', () => {
     const rng = new Rng(13);
     const x = new Float32Array(8 * 8 * 16).map(() => rng.uniform(0, 1));
     const want = model.predict(tf.tensor5d(x, [1, 8, 8, 16, 1])).dataSync();
-    const s = await ort.InferenceSession.create(bytes);
-    const out = await s.run({ volume: new ort.Tensor('float32', x, [1, 1, 8, 8, 16]) });
-    const got = out[s.outputNames[0]].data as Float32Array;
-    // ONNX is channels-first [1, 4, d, h, w]; tfjs channels-last.
-    const n = 8 * 8 * 16;
-    let max = 0;
-    for (let i = 0; i < n; i++) for (let k = 0; k < 4; k++) max = Math.max(max, Math.abs(got[k * n + i] - want[i * 4 + k]));
-    expect(max).toBeLessThan(1e-4);
+    // The graph as exported and as inference runs it (onnx-optimize.ts: both decoder levels and the softmax).
+    const fused = optimizeForInference(bytes);
+    expect(fused.rewritten).toBe(3);
+    for (const graph of [bytes, fused.bytes]) {
+      const s = await ort.InferenceSession.create(graph);
+      const out = await s.run({ volume: new ort.Tensor('float32', x, [1, 1, 8, 8, 16]) });
+      const got = out[s.outputNames[0]].data as Float32Array;
+      // ONNX is channels-first [1, 4, d, h, w]; tfjs channels-last.
+      const n = 8 * 8 * 16;
+      let max = 0;
+      for (let i = 0; i < n; i++) for (let k = 0; k < 4; k++) max = Math.max(max, Math.abs(got[k * n + i] - want[i * 4 + k]));
+      expect(max).toBeLessThan(1e-4);
+    }
     model.dispose();
     net.dispose();
   });
