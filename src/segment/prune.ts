@@ -13,8 +13,10 @@
  * output is exactly zero (γ = β = 0, or a zero filter without norm) scores 0, so pruning such
  * channels gives the same network output — what the tests check.
  */
+import * as tf from '@tensorflow/tfjs';
 import { NanoroiError } from '../core/errors.js';
-import { UNet, UNetConfigSchema, filtersAt, type UNetConfig } from './unet.js';
+import { Rng } from '../core/rng.js';
+import { UNet, UNetConfigSchema, disposeTaps, filtersAt, paramSpecs, type UNetConfig } from './unet.js';
 
 type Values = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -157,4 +159,192 @@ export function pruneUNet(model: UNet, filters: number[]): PruneResult {
     throw e;
   }
   return { model: pruned, kept };
+}
+
+export interface CompensateOptions {
+  /** Sampled output voxels per refitted conv, over all calibration inputs (default 40 000). */
+  rows?: number;
+  seed?: number;
+  /** Ridge, as a share of the mean diagonal of AᵀA (default 1e-4). */
+  ridge?: number;
+}
+
+export interface CompensateReport {
+  conv: string;
+  /** Squared error of the conv's output against the wide model's (kept channels), over its squared output: before and after the refit. */
+  before: number;
+  after: number;
+}
+
+/**
+ * Refit the convs that read a narrowed level so that, on calibration inputs, their outputs (before
+ * the norm) match the wide model's — least squares over sampled voxels, in forward order, each conv
+ * seeing the pruned model's own inputs with the refits before it applied (the reconstruction step
+ * of channel pruning, He et al. 2017 and ThiNet). Plain pruning of 12 → 8 full-resolution channels
+ * of the bundled model leaves it with no micropore or crack voxel at all; the refit gives the
+ * fine-tune a start near the wide model. `inputs` are normalized patches [1, d, h, w, 1] like training's.
+ */
+export function compensatePruned(original: UNet, pruned: PruneResult, inputs: tf.Tensor5D[], opts: CompensateOptions = {}): CompensateReport[] {
+  const cfg = original.config;
+  const narrowed = new Set<number>();
+  for (let i = 0; i < cfg.depth; i++) if (filtersAt(pruned.model.config, i) < filtersAt(cfg, i)) narrowed.add(i);
+  const refit = new Set<string>();
+  for (const g of groups(cfg)) if (narrowed.has(g.level)) for (const r of g.readers) refit.add(r.param.replace(/\.w$/, ''));
+  const order = paramSpecs(cfg).filter((s) => s.name.endsWith('.w') && refit.has(s.name.slice(0, -2))).map((s) => s.name.slice(0, -2));
+  const rng = new Rng(opts.seed ?? 0);
+  const rowsPer = Math.max(1, Math.ceil((opts.rows ?? 40000) / Math.max(1, inputs.length)));
+  const ridge = opts.ridge ?? 1e-4;
+  // The wide model's outputs of the refitted convs, once, and the voxels it calls a rare class
+  // (micropore, crack: a few % of even foreground-centred patches, and what pruning loses first).
+  const wide = inputs.map((x) => {
+    const taps = original.trace(x);
+    const out = new Map<string, { data: Float32Array; shape: number[] }>();
+    for (const c of order) out.set(c, { data: taps.get(c)!.output.dataSync() as Float32Array, shape: taps.get(c)!.output.shape });
+    const logits = taps.get('head')!.output.dataSync() as Float32Array;
+    const K = taps.get('head')!.output.shape[4];
+    const rare: number[] = [];
+    for (let v = 0; v < logits.length / K; v++) {
+      let best = 0;
+      for (let k = 1; k < K; k++) if (logits[v * K + k] > logits[v * K + best]) best = k;
+      if (best >= 2) rare.push(v);
+    }
+    disposeTaps(taps);
+    return { out, rare, full: x.shape.slice(1, 4) as number[] };
+  });
+  const report: CompensateReport[] = [];
+  for (const conv of order) {
+    const w = pruned.model.p(`${conv}.w`);
+    const [k, , , cin, cout] = w.shape;
+    const F = k * k * k * cin + 1;
+    const outKeep = pruned.kept[conv] ?? Array.from({ length: cout }, (_, c) => c); // the head keeps its 4 classes
+    const ata = new Float64Array(F * F);
+    const atb = new Float64Array(F * cout);
+    const btb = new Float64Array(cout);
+    const row = new Float64Array(F);
+    for (let n = 0; n < inputs.length; n++) {
+      const taps = pruned.model.trace(inputs[n]);
+      const X = taps.get(conv)!.input;
+      const [, d, h, wd] = X.shape;
+      const xs = X.dataSync() as Float32Array;
+      disposeTaps(taps);
+      const Y = wide[n].out.get(conv)!;
+      const yc = Y.shape[4];
+      const r = (k - 1) >> 1;
+      const { rare, full } = wide[n];
+      const scale = full[0] / d; // this conv's level: 1, 2, 4 … full-resolution voxels a voxel
+      for (let s = 0; s < rowsPer; s++) {
+        let z: number, y: number, x: number;
+        if (s % 2 === 1 && rare.length > 0) {
+          // Every other row at a voxel the wide model calls micropore or crack.
+          const v = rare[rng.int(0, rare.length - 1)];
+          z = Math.min(d - 1, Math.floor(Math.floor(v / (full[1] * full[2])) / scale));
+          y = Math.min(h - 1, Math.floor((Math.floor(v / full[2]) % full[1]) / scale));
+          x = Math.min(wd - 1, Math.floor((v % full[2]) / scale));
+        } else {
+          z = rng.int(0, d - 1);
+          y = rng.int(0, h - 1);
+          x = rng.int(0, wd - 1);
+        }
+        // im2col row in the weights' [kd, kh, kw, cin] order, zero outside ('same' padding), then the bias.
+        let f = 0;
+        for (let a = 0; a < k; a++) {
+          for (let b = 0; b < k; b++) {
+            for (let c = 0; c < k; c++) {
+              const zz = z + a - r, yy = y + b - r, xx = x + c - r;
+              const inside = zz >= 0 && zz < d && yy >= 0 && yy < h && xx >= 0 && xx < wd;
+              const o = ((zz * h + yy) * wd + xx) * cin;
+              for (let ci = 0; ci < cin; ci++) row[f++] = inside ? xs[o + ci] : 0;
+            }
+          }
+        }
+        row[f] = 1;
+        for (let i = 0; i < F; i++) {
+          const ri = row[i];
+          if (ri === 0) continue;
+          const base = i * F;
+          for (let j = i; j < F; j++) ata[base + j] += ri * row[j];
+        }
+        const yo = ((z * h + y) * wd + x) * yc;
+        for (let co = 0; co < cout; co++) {
+          const t = Y.data[yo + outKeep[co]];
+          btb[co] += t * t;
+          for (let i = 0; i < F; i++) atb[i * cout + co] += row[i] * t;
+        }
+      }
+    }
+    for (let i = 0; i < F; i++) for (let j = 0; j < i; j++) ata[i * F + j] = ata[j * F + i];
+    // The current weights' error, then the ridge least-squares solution's.
+    const cur = new Float64Array(F * cout);
+    const wv = w.dataSync() as Float32Array;
+    const bv = pruned.model.p(`${conv}.b`).dataSync() as Float32Array;
+    for (let i = 0; i < F - 1; i++) for (let co = 0; co < cout; co++) cur[i * cout + co] = wv[i * cout + co];
+    for (let co = 0; co < cout; co++) cur[(F - 1) * cout + co] = bv[co];
+    const sse = (m: Float64Array) => {
+      let e = 0;
+      for (let co = 0; co < cout; co++) {
+        let q = btb[co];
+        for (let i = 0; i < F; i++) {
+          q -= 2 * m[i * cout + co] * atb[i * cout + co];
+          let s = 0;
+          for (let j = 0; j < F; j++) s += ata[i * F + j] * m[j * cout + co];
+          q += m[i * cout + co] * s;
+        }
+        e += q;
+      }
+      return e;
+    };
+    const total = btb.reduce((a, b) => a + b, 0) || 1;
+    const before = sse(cur) / total;
+    let mean = 0;
+    for (let i = 0; i < F; i++) mean += ata[i * F + i];
+    const reg = Float64Array.from(ata);
+    for (let i = 0; i < F - 1; i++) reg[i * F + i] += (ridge * mean) / F; // the bias is not shrunk
+    const sol = choleskySolve(reg, F, atb, cout);
+    const after = sse(sol) / total;
+    if (!(after < before)) {
+      report.push({ conv, before, after: before }); // keep what is there rather than a worse fit
+      continue;
+    }
+    const nw = new Float32Array((F - 1) * cout);
+    for (let i = 0; i < nw.length; i++) nw[i] = sol[i];
+    const nb = new Float32Array(cout);
+    for (let co = 0; co < cout; co++) nb[co] = sol[(F - 1) * cout + co];
+    tf.tidy(() => {
+      w.assign(tf.tensor(nw, w.shape));
+      pruned.model.p(`${conv}.b`).assign(tf.tensor(nb, [cout]));
+    });
+    report.push({ conv, before, after });
+  }
+  return report;
+}
+
+/** Solve A X = B for symmetric positive definite A (n × n) and m right-hand sides (B: n × m, row-major). */
+function choleskySolve(a: Float64Array, n: number, b: Float64Array, m: number): Float64Array {
+  const L = Float64Array.from(a);
+  for (let j = 0; j < n; j++) {
+    let d = L[j * n + j];
+    for (let k = 0; k < j; k++) d -= L[j * n + k] * L[j * n + k];
+    if (!(d > 0)) throw new NanoroiError('E_VALUE', 'prune: the calibration least squares is singular; give more calibration voxels');
+    const ljj = Math.sqrt(d);
+    L[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let s = L[i * n + j];
+      for (let k = 0; k < j; k++) s -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = s / ljj;
+    }
+  }
+  const x = Float64Array.from(b);
+  for (let c = 0; c < m; c++) {
+    for (let i = 0; i < n; i++) {
+      let s = x[i * m + c];
+      for (let k = 0; k < i; k++) s -= L[i * n + k] * x[k * m + c];
+      x[i * m + c] = s / L[i * n + i];
+    }
+    for (let i = n - 1; i >= 0; i--) {
+      let s = x[i * m + c];
+      for (let k = i + 1; k < n; k++) s -= L[k * n + i] * x[k * m + c];
+      x[i * m + c] = s / L[i * n + i];
+    }
+  }
+  return x;
 }

@@ -12,6 +12,9 @@ import { NanoroiError } from '../core/errors.js';
 import { readInputFile, readJsonFile } from '../core/fsutil.js';
 import { log } from '../core/progress.js';
 import { loadSample, readManifests, toTrainVolume, type SampleRef } from './dataset.js';
+import { PatchSampler, type TrainVolume } from './patches.js';
+import type { PruneResult } from './prune.js';
+import { Rng } from '../core/rng.js';
 import { mineHardNegatives } from './hard-negatives.js';
 import { initBackend, type BackendChoice } from './backend.js';
 import { buildModelCard, heldOutSet, modelCardMarkdown, nnDice, scoreFromReport, type HeldOutSample, type HeldOutScore, type ModelCard } from './model-card.js';
@@ -74,6 +77,27 @@ export async function copyRunSnapshot(fromDir: string, toDir: string): Promise<v
 }
 
 /** True when `dir` holds no checkpoint to resume from. */
+/** compensatePruned on `patches` training patches drawn as the run draws them (its seed), logged. */
+async function calibratePruned(wide: LoadedModel['model'], pruned: PruneResult, train: TrainVolume[], cfg: TrainConfig, cal: { patches: number; rows: number }): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const { compensatePruned } = await import('./prune.js');
+  const sampler = new PatchSampler(train, cfg.patch);
+  const rng = new Rng(`${cfg.seed}:prune-calibration`);
+  const n = cfg.patch.size[0] * cfg.patch.size[1] * cfg.patch.size[2];
+  const inputs = Array.from({ length: cal.patches }, () => {
+    const img = new Float32Array(n);
+    sampler.extract(sampler.draw(rng), img, new Uint8Array(n));
+    return tf.tensor5d(img, [1, ...cfg.patch.size, 1]);
+  });
+  try {
+    const t0 = performance.now();
+    const report = compensatePruned(wide, pruned, inputs, { rows: cal.rows, seed: cfg.seed });
+    log(`refitted the pruned model on ${cal.patches} training patches in ${((performance.now() - t0) / 1000).toFixed(0)} s (output error before → after, relative): ${report.map((r) => `${r.conv} ${r.before.toFixed(3)} → ${r.after.toFixed(3)}`).join(', ')}`);
+  } finally {
+    for (const t of inputs) t.dispose();
+  }
+}
+
 function hasNoCheckpoint(dir: string): boolean {
   return !existsSync(path.join(dir, 'checkpoint', 'state.json'));
 }
@@ -142,6 +166,8 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   const outDir = opts.out ? path.resolve(opts.out) : path.resolve(dir, cfg.output);
   let init: LoadedModel | undefined;
   if (cfg.prune && !opts.init) throw new NanoroiError('E_ARGS', `${configPath}: "prune" narrows the model training starts from; give it with --init`);
+  let prunedKept: Record<string, number[]> | undefined;
+  let wideInit: LoadedModel['model'] | undefined; // the unpruned --init model, until the pruned one is refitted
   if (opts.init) {
     const folder = resolveInitModel(opts.init);
     // The run's backend before the starting weights become tensors (else tfjs starts its default
@@ -151,11 +177,16 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     if (cfg.prune) {
       const { pruneUNet } = await import('./prune.js');
       const wide = init.model;
+      let pruned;
       try {
-        init = { ...init, model: pruneUNet(wide, cfg.prune.filters).model };
-      } finally {
+        pruned = pruneUNet(wide, cfg.prune.filters);
+      } catch (e) {
         wide.dispose();
+        throw e;
       }
+      init = { ...init, model: pruned.model };
+      prunedKept = pruned.kept;
+      wideInit = wide;
       log(`pruned ${folder} to ${cfg.prune.filters.join(', ')} channels per level (${init.model.parameterCount()} parameters)`);
     }
     // Fine-tuning keeps the network layout and the intensity normalization of the starting model.
@@ -185,6 +216,13 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   };
   log(`loading ${bySplit('train').length} training and ${bySplit('val').length} validation volumes`);
   const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
+  if (wideInit && init && prunedKept) {
+    // A fresh run refits the pruned model on training patches (a resumed one loads its checkpoint).
+    const cal = cfg.prune?.calibration;
+    if (cal && hasNoCheckpoint(outDir)) await calibratePruned(wideInit, { model: init.model, kept: prunedKept }, data.train, cfg, cal);
+    wideInit.dispose();
+    wideInit = undefined;
+  }
   // Mined only when epochs will run (a finished run resumed on a fresh clone just re-exports).
   const hard = cfg.hardNegatives;
   const mine = hard

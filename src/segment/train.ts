@@ -97,7 +97,18 @@ export const TrainConfigSchema = z
      * conv keeps its most important channels), e.g. a faster layout from a trained wide model.
      */
     prune: z
-      .object({ filters: z.array(z.number().int().min(1).max(512)).min(1) })
+      .object({
+        filters: z.array(z.number().int().min(1).max(512)).min(1),
+        /**
+         * Refit the convs that read a narrowed level on training patches drawn as `patch` draws
+         * them (prune.ts compensatePruned), when a run starts; null: plain pruning.
+         */
+        calibration: z
+          .object({ patches: z.number().int().min(1).default(8), rows: z.number().int().min(100).default(20000) })
+          .strict()
+          .nullable()
+          .prefault({}),
+      })
       .strict()
       .optional(),
     /** null disables early stopping. */

@@ -102,6 +102,20 @@ export function paramSpecs(cfg: UNetConfig): ParamSpec[] {
 
 let modelCounter = 0;
 
+/** A conv's input and its output before the norm (UNet.trace). */
+export interface ConvTap {
+  input: tf.Tensor5D;
+  output: tf.Tensor5D;
+}
+
+export function disposeTaps(taps: Map<string, ConvTap>): void {
+  for (const t of taps.values()) {
+    t.input.dispose();
+    t.output.dispose();
+  }
+  taps.clear();
+}
+
 /** Batch statistics seen in a training forward pass (for BatchNorm running averages). */
 export interface BnBatchStats {
   name: string;
@@ -149,17 +163,24 @@ export class UNet {
    * Logits [n, d, h, w, 4] for input [n, d, h, w, 1]. In training mode BatchNorm uses batch
    * statistics and appends them to `bnStats` (kept tensors the caller disposes).
    */
-  forward(x: tf.Tensor5D, training = false, bnStats?: BnBatchStats[]): tf.Tensor5D {
+  forward(x: tf.Tensor5D, training = false, bnStats?: BnBatchStats[], taps?: Map<string, ConvTap>): tf.Tensor5D {
     const cfg = this.config;
     const m = sizeMultiple(cfg);
     const [, d, h, w, c] = x.shape;
     if (c !== 1) throw new NanoroiError('E_SHAPE', `the U-Net takes one input channel, got ${c}`);
     if (d % m || h % m || w % m) throw new NanoroiError('E_SHAPE', `U-Net input ${d}×${h}×${w} must be divisible by ${m} in every axis (depth ${cfg.depth})`);
     const act = (t: tf.Tensor5D): tf.Tensor5D => (cfg.activation === 'relu' ? tf.relu(t) : tf.leakyRelu(t, cfg.leakySlope));
+    // With `taps`, each conv's input and output (before its norm) are kept for the caller.
+    const tap = (name: string, input: tf.Tensor5D, output: tf.Tensor5D): tf.Tensor5D => {
+      // The network's own input is the caller's tensor: tap a copy, so disposing the taps leaves it.
+      taps?.set(name, { input: tf.keep(input === x ? input.clone() : input), output: tf.keep(output) });
+      return output;
+    };
     const block = (prefix: string, t: tf.Tensor5D): tf.Tensor5D => {
       let hcur = t;
       for (let j = 0; j < cfg.convsPerLevel; j++) {
-        hcur = conv3x3(hcur, this.p(`${prefix}.conv${j}.w`) as tf.Tensor5D, this.p(`${prefix}.conv${j}.b`), this.nativeConv);
+        const name = `${prefix}.conv${j}`;
+        hcur = tap(name, hcur, conv3x3(hcur, this.p(`${name}.w`) as tf.Tensor5D, this.p(`${name}.b`), this.nativeConv));
         hcur = act(this.norm(`${prefix}.norm${j}`, hcur, training, bnStats));
       }
       return hcur;
@@ -172,12 +193,24 @@ export class UNet {
       if (i < cfg.depth - 1) skips.push(t);
     }
     for (let i = cfg.depth - 2; i >= 0; i--) {
-      t = conv1x1(t, this.p(`dec${i}.proj.w`) as tf.Tensor5D, this.p(`dec${i}.proj.b`), this.nativeConv);
+      t = tap(`dec${i}.proj`, t, conv1x1(t, this.p(`dec${i}.proj.w`) as tf.Tensor5D, this.p(`dec${i}.proj.b`), this.nativeConv));
       t = upsample2x(t);
       t = this.nativeConv ? tf.concat([t, skips[i]], 4) : concatChannels(t, skips[i]);
       t = block(`dec${i}`, t);
     }
-    return conv1x1(t, this.p('head.w') as tf.Tensor5D, this.p('head.b'), this.nativeConv);
+    return tap('head', t, conv1x1(t, this.p('head.w') as tf.Tensor5D, this.p('head.b'), this.nativeConv));
+  }
+
+  /**
+   * Inference-mode forward pass keeping every conv's input and output (before its norm), by conv
+   * name (`enc0.conv0`, `dec1.proj`, `head`, …); the caller disposes them (disposeTaps).
+   */
+  trace(x: tf.Tensor5D): Map<string, ConvTap> {
+    const taps = new Map<string, ConvTap>();
+    tf.tidy(() => {
+      this.forward(x, false, undefined, taps);
+    });
+    return taps;
   }
 
   private norm(prefix: string, x: tf.Tensor5D, training: boolean, bnStats?: BnBatchStats[]): tf.Tensor5D {

@@ -6,7 +6,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/segment/backend.js';
 import { UNet, UNetConfigSchema, filtersAt, paramSpecs } from '../../src/segment/unet.js';
-import { pruneUNet } from '../../src/segment/prune.js';
+import { compensatePruned, pruneUNet } from '../../src/segment/prune.js';
+import { saveModel, loadModel } from '../../src/segment/model-io.js';
+import { writeVolume } from '../../src/io/volume-file.js';
+import { makeVolume } from '../../src/core/volume.js';
+import { setQuiet } from '../../src/core/progress.js';
+import { syntheticVolume } from './synthetic.js';
 import { exportOnnx, readOnnxMeta } from '../../src/segment/onnx-export.js';
 import { NormalizationSchema } from '../../src/segment/normalize.js';
 import { optimizeForInference } from '../../src/segment/onnx-optimize.js';
@@ -15,6 +20,7 @@ import { Rng } from '../../src/core/rng.js';
 
 beforeAll(async () => {
   await initBackend();
+  setQuiet(true);
 });
 
 type Norm = 'batch' | 'instance' | 'none';
@@ -146,5 +152,69 @@ describe('channel pruning', () => {
     await expect(runTraining(cfg)).rejects.toThrow(/"prune" narrows the model training starts from; give it with --init/);
     await expect(fs.stat(path.join(dir, 'out'))).rejects.toThrow();
     await fs.rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('refitting a pruned model (compensatePruned)', () => {
+  const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+  const inputs = (seed: number, k: number) => {
+    const rng = new Rng(seed);
+    // Smooth random fields (blobs and edges at a few voxels), not white noise.
+    return Array.from({ length: k }, () => {
+      const s = syntheticVolume([16, 16, 16], rng.int(1, 1000));
+      return tf.tensor5d(Float32Array.from(s.image), [1, 16, 16, 16, 1]);
+    });
+  };
+
+  it('brings the pruned model\'s outputs nearer the wide model\'s on inputs it did not fit; every refit lowers its conv\'s error', () => {
+    const { net } = netWithDeadChannels('instance', 41, [0, 0, 0]);
+    const plain = pruneUNet(net, [3, 12, 24]);
+    const fitted = pruneUNet(net, [3, 12, 24]);
+    const report = compensatePruned(net, fitted, inputs(1, 4), { rows: 6000, seed: 2 });
+    // Level 0 narrowed: its readers, in forward order.
+    expect(report.map((r) => r.conv)).toEqual(['enc0.conv1', 'enc1.conv0', 'dec0.conv0', 'dec0.conv1', 'head']);
+    for (const r of report) expect(r.after, r.conv).toBeLessThan(r.before);
+    const test = inputs(9, 3);
+    let errPlain = 0, errFitted = 0;
+    for (const x of test) {
+      const want = tf.tidy(() => net.forward(x));
+      const a = tf.tidy(() => plain.model.forward(x));
+      const b = tf.tidy(() => fitted.model.forward(x));
+      errPlain += maxDiff(want, a);
+      errFitted += maxDiff(want, b);
+      tf.dispose([want, a, b, x]);
+    }
+    expect(errFitted).toBeLessThan(0.7 * errPlain);
+    // Deterministic: the same seed gives the same weights, byte for byte.
+    const again = pruneUNet(net, [3, 12, 24]);
+    compensatePruned(net, again, inputs(1, 4), { rows: 6000, seed: 2 });
+    const wa = fitted.model.snapshot(), wb = again.model.snapshot();
+    for (let i = 0; i < wa.length; i++) expect(Buffer.from(wa[i].data.buffer).equals(Buffer.from(wb[i].data.buffer)), wa[i].name).toBe(true);
+    for (const m of [plain.model, fitted.model, again.model, net]) m.dispose();
+  });
+
+  it('a training run with "prune" starts from the narrowed, refitted --init model and exports that layout', async () => {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-prune-run-'));
+    const samples = [];
+    for (const [i, split] of (['train', 'train', 'val'] as const).entries()) {
+      const s = syntheticVolume([24, 24, 24], 60 + i);
+      await writeVolume(path.join(tmp, `v${i}.nrrd`), makeVolume(s.image, s.shape, [0.05, 0.05, 0.05]));
+      await writeVolume(path.join(tmp, `l${i}.nrrd`), makeVolume(s.labels, s.shape, [0.05, 0.05, 0.05]));
+      samples.push({ volume: `v${i}.nrrd`, labels: `l${i}.nrrd`, split });
+    }
+    await fs.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
+    const wide = new UNet({ depth: 2, baseFilters: 6, maxFilters: 12 }, 5);
+    await saveModel(path.join(tmp, 'wide'), wide, { name: 'wide', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
+    wide.dispose();
+    const cfg = { name: 'narrow', datasets: ['manifest.json'], output: 'run', seed: 4, prune: { filters: [4, 12], calibration: { patches: 2, rows: 2000 } }, patch: { size: [16, 16, 16], batchSize: 2 }, epochs: 1, stepsPerEpoch: 1, validation: { patches: 2 }, earlyStopping: null, export: { card: false, tfjs: true } };
+    await fs.writeFile(path.join(tmp, 'p.json'), JSON.stringify(cfg));
+    const r = await runTraining(path.join(tmp, 'p.json'), { init: path.join(tmp, 'wide') });
+    expect(r.result.epochsCompleted).toBe(1);
+    expect(readOnnxMeta(new Uint8Array(await fs.readFile(r.onnx)))!.config.filters).toEqual([4, 12]);
+    const m = await loadModel(path.join(tmp, 'run', 'narrow.tfjs'));
+    expect(m.model.config.filters).toEqual([4, 12]);
+    expect(m.model.p('enc0.conv0.w').shape).toEqual([3, 3, 3, 1, 4]);
+    m.model.dispose();
+    await fs.rm(tmp, { recursive: true, force: true });
   });
 });
