@@ -8,10 +8,8 @@ import { initBackend } from '../../src/segment/backend.js';
 import { UNet, UNetConfigSchema, filtersAt, paramSpecs } from '../../src/segment/unet.js';
 import { compensatePruned, pruneUNet } from '../../src/segment/prune.js';
 import { saveModel, loadModel } from '../../src/segment/model-io.js';
-import { writeVolume } from '../../src/io/volume-file.js';
-import { makeVolume } from '../../src/core/volume.js';
 import { setQuiet } from '../../src/core/progress.js';
-import { syntheticVolume } from './synthetic.js';
+import { syntheticVolume, writeSyntheticDataset } from './synthetic.js';
 import { exportOnnx, readOnnxMeta } from '../../src/segment/onnx-export.js';
 import { NormalizationSchema } from '../../src/segment/normalize.js';
 import { optimizeForInference } from '../../src/segment/onnx-optimize.js';
@@ -64,6 +62,18 @@ function netWithDeadChannels(norm: Norm, seed: number, dead: number[]): { net: U
   return { net, deadOf };
 }
 
+/** Largest difference between two nets' class probabilities on one random input of `shape`. */
+function predictDiff(a: UNet, b: UNet, shape: [number, number, number], seed: number): number {
+  const rng = new Rng(seed);
+  const x = tf.tensor5d(new Float32Array(shape[0] * shape[1] * shape[2]).map(() => rng.uniform(0, 1)), [1, ...shape, 1]);
+  const pa = a.predict(x).dataSync();
+  const pb = b.predict(x).dataSync();
+  x.dispose();
+  let max = 0;
+  for (let i = 0; i < pa.length; i++) max = Math.max(max, Math.abs(pa[i] - pb[i]));
+  return max;
+}
+
 describe('channel pruning', () => {
   for (const norm of ['instance', 'batch', 'none'] as const) {
     it(`dropping channels that are exactly zero keeps the output (${norm} norm) and the kept lists avoid them`, () => {
@@ -78,14 +88,7 @@ describe('channel pruning', () => {
           for (const c of d) expect(kept[conv], `${conv} keeps dead channel ${c}`).not.toContain(c);
         }
         expect(model.parameterCount()).toBeLessThan(net.parameterCount());
-        const rng = new Rng(11);
-        const x = tf.tensor5d(new Float32Array(8 * 12 * 16).map(() => rng.uniform(0, 1)), [1, 8, 12, 16, 1]);
-        const a = net.predict(x).dataSync();
-        const b = model.predict(x).dataSync();
-        let max = 0;
-        for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-        expect(max).toBeLessThan(1e-5);
-        x.dispose();
+        expect(predictDiff(net, model, [8, 12, 16], 11)).toBeLessThan(1e-5);
       } finally {
         model.dispose();
         net.dispose();
@@ -96,14 +99,7 @@ describe('channel pruning', () => {
   it('pruning a live channel changes the output (the test above can fail)', () => {
     const { net } = netWithDeadChannels('instance', 21, [0, 0, 0]);
     const { model } = pruneUNet(net, [5, 12, 24]);
-    const rng = new Rng(12);
-    const x = tf.tensor5d(new Float32Array(8 * 8 * 8).map(() => rng.uniform(0, 1)), [1, 8, 8, 8, 1]);
-    const a = net.predict(x).dataSync();
-    const b = model.predict(x).dataSync();
-    let max = 0;
-    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-    expect(max).toBeGreaterThan(1e-3);
-    x.dispose();
+    expect(predictDiff(net, model, [8, 8, 8], 12)).toBeGreaterThan(1e-3);
     model.dispose();
     net.dispose();
   });
@@ -195,14 +191,7 @@ describe('refitting a pruned model (compensatePruned)', () => {
 
   it('a training run with "prune" starts from the narrowed, refitted --init model and exports that layout', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-prune-run-'));
-    const samples = [];
-    for (const [i, split] of (['train', 'train', 'val'] as const).entries()) {
-      const s = syntheticVolume([24, 24, 24], 60 + i);
-      await writeVolume(path.join(tmp, `v${i}.nrrd`), makeVolume(s.image, s.shape, [0.05, 0.05, 0.05]));
-      await writeVolume(path.join(tmp, `l${i}.nrrd`), makeVolume(s.labels, s.shape, [0.05, 0.05, 0.05]));
-      samples.push({ volume: `v${i}.nrrd`, labels: `l${i}.nrrd`, split });
-    }
-    await fs.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
+    await writeSyntheticDataset(tmp, 60);
     const wide = new UNet({ depth: 2, baseFilters: 6, maxFilters: 12 }, 5);
     await saveModel(path.join(tmp, 'wide'), wide, { name: 'wide', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] });
     wide.dispose();

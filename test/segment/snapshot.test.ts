@@ -2,12 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
-import { writeVolume } from '../../src/io/volume-file.js';
-import { makeVolume } from '../../src/core/volume.js';
 import { setQuiet } from '../../src/core/progress.js';
 import { copyRunSnapshot, runTraining, SNAPSHOT_FILES } from '../../src/segment/train-run.js';
 import { loadModel } from '../../src/segment/model-io.js';
-import { syntheticVolume } from './synthetic.js';
+import { writeSyntheticDataset } from './synthetic.js';
 
 beforeAll(() => setQuiet(true));
 
@@ -23,14 +21,7 @@ async function weights(dir: string): Promise<Float32Array[]> {
 describe('checkpoint snapshot (long runs over several sessions and clones)', () => {
   it('is refreshed every epoch, seeds an empty run folder on --resume, and the continued run equals an uninterrupted one', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-snap-'));
-    const samples = [];
-    for (const [i, split] of (['train', 'train', 'val'] as const).entries()) {
-      const s = syntheticVolume([24, 24, 24], 40 + i);
-      await writeVolume(path.join(tmp, `v${i}.nrrd`), makeVolume(s.image, s.shape, [0.05, 0.05, 0.05]));
-      await writeVolume(path.join(tmp, `l${i}.nrrd`), makeVolume(s.labels, s.shape, [0.05, 0.05, 0.05]));
-      samples.push({ volume: `v${i}.nrrd`, labels: `l${i}.nrrd`, split });
-    }
-    await fs.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
+    await writeSyntheticDataset(tmp, 40);
     const base = {
       name: 'snap',
       datasets: ['manifest.json'],

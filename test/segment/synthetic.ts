@@ -2,8 +2,11 @@
  * Small synthetic labelled volumes for the segmentation tests: bright balls (particles) holding
  * dark spheres (micropores) and thin dark planes (cracks), blurred a little and noised, from a seed.
  */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { Rng } from '../../src/core/rng.js';
-import type { Vec3 } from '../../src/core/volume.js';
+import { makeVolume, type Vec3 } from '../../src/core/volume.js';
+import { writeVolume } from '../../src/io/volume-file.js';
 
 export interface Synthetic {
   image: Float32Array;
@@ -58,4 +61,19 @@ export function syntheticVolume(shape: Vec3, seed: number, opts: { particles?: n
   const sd = opts.noise ?? 0.05;
   for (let i = 0; i < n; i++) image[i] = 3.0 * (image[i] + rng.normal(0, sd)) + 100; // arbitrary units
   return { image, labels, shape };
+}
+
+/**
+ * A dataset folder for training-run tests: two training volumes and one validation volume of 24³
+ * (seeds seed, seed + 1, seed + 2; 50 nm voxels) and their manifest.json.
+ */
+export async function writeSyntheticDataset(dir: string, seed: number): Promise<void> {
+  const samples = [];
+  for (const [i, split] of (['train', 'train', 'val'] as const).entries()) {
+    const s = syntheticVolume([24, 24, 24], seed + i);
+    await writeVolume(path.join(dir, `v${i}.nrrd`), makeVolume(s.image, s.shape, [0.05, 0.05, 0.05]));
+    await writeVolume(path.join(dir, `l${i}.nrrd`), makeVolume(s.labels, s.shape, [0.05, 0.05, 0.05]));
+    samples.push({ volume: `v${i}.nrrd`, labels: `l${i}.nrrd`, split });
+  }
+  await fs.writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
 }
