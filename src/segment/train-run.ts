@@ -76,7 +76,6 @@ export async function copyRunSnapshot(fromDir: string, toDir: string): Promise<v
   }
 }
 
-/** True when `dir` holds no checkpoint to resume from. */
 /** compensatePruned on `patches` training patches drawn as the run draws them (its seed), logged. */
 async function calibratePruned(wide: LoadedModel['model'], pruned: PruneResult, train: TrainVolume[], cfg: TrainConfig, cal: { patches: number; rows: number }): Promise<void> {
   const tf = await import('@tensorflow/tfjs');
@@ -98,6 +97,7 @@ async function calibratePruned(wide: LoadedModel['model'], pruned: PruneResult, 
   }
 }
 
+/** True when `dir` holds no checkpoint to resume from. */
 function hasNoCheckpoint(dir: string): boolean {
   return !existsSync(path.join(dir, 'checkpoint', 'state.json'));
 }
