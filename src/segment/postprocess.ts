@@ -351,6 +351,7 @@ export function medianOf(grey: Float32Array, labels: Uint8Array, cls: number): n
 /** medianOf for several classes with one pass over the volume for all their histograms. */
 export function mediansOf(grey: Float32Array, labels: Uint8Array, classes: number[]): number[] {
   const bits = new Uint32Array(grey.buffer, grey.byteOffset, grey.length);
+  const key = (u: number) => (u & 0x80000000 ? ~u : u | 0x80000000) >>> 16;
   const slot = new Int8Array(256).fill(-1);
   classes.forEach((c, j) => (slot[c] = j));
   const hist = new Float64Array(65536 * classes.length);
@@ -358,8 +359,7 @@ export function mediansOf(grey: Float32Array, labels: Uint8Array, classes: numbe
   for (let i = 0; i < labels.length; i++) {
     const j = slot[labels[i]];
     if (j < 0) continue;
-    const u = bits[i];
-    hist[j * 65536 + ((u & 0x80000000 ? ~u : u | 0x80000000) >>> 16)]++;
+    hist[j * 65536 + key(bits[i])]++;
     n[j]++;
   }
   return classes.map((cls, j) => {
@@ -370,11 +370,7 @@ export function mediansOf(grey: Float32Array, labels: Uint8Array, classes: numbe
     while (k >= h[bin]) k -= h[bin++];
     const v = new Float32Array(h[bin]);
     let m = 0;
-    for (let i = 0; i < labels.length; i++) {
-      if (labels[i] !== cls) continue;
-      const u = bits[i];
-      if (((u & 0x80000000 ? ~u : u | 0x80000000) >>> 16) === bin) v[m++] = grey[i];
-    }
+    for (let i = 0; i < labels.length; i++) if (labels[i] === cls && key(bits[i]) === bin) v[m++] = grey[i];
     return kthSmallest(v, k); // the sorted middle value, without sorting millions of voxels
   });
 }

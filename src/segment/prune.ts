@@ -20,7 +20,7 @@ import { UNet, UNetConfigSchema, disposeTaps, filtersAt, paramSpecs, type UNetCo
 
 type Values = Map<string, { shape: number[]; data: Float32Array }>;
 
-/** One channel group: who writes it (weights whose `axis` is the group's channels) and who reads it (input rows at `offset`). */
+/** One channel group, named by the conv whose output it is: who writes it (weights whose `axis` is the group's channels) and who reads it (input rows at `offset`). */
 interface Group {
   name: string;
   level: number;
@@ -28,7 +28,6 @@ interface Group {
   readers: { param: string; offset: number }[];
   /** The writer whose norm gives the channel's size (absent: no norm, use the filter's L1). */
   norm?: string;
-  conv: string;
 }
 
 function groups(cfg: UNetConfig): Group[] {
@@ -49,15 +48,15 @@ function groups(cfg: UNetConfig): Group[] {
         if (i < D - 1) readers.push({ param: `enc${i + 1}.conv0.w`, offset: 0 }, { param: `dec${i}.conv0.w`, offset: filtersAt(cfg, i) });
         else readers.push(D > 1 ? { param: `dec${i - 1}.proj.w`, offset: 0 } : { param: 'head.w', offset: 0 });
       }
-      out.push({ name: conv, level: i, conv, writers: convOut(conv, `enc${i}.norm${j}`), readers, norm: hasNorm ? `enc${i}.norm${j}` : undefined });
+      out.push({ name: conv, level: i, writers: convOut(conv, `enc${i}.norm${j}`), readers, norm: hasNorm ? `enc${i}.norm${j}` : undefined });
     }
   }
   for (let i = D - 2; i >= 0; i--) {
-    out.push({ name: `dec${i}.proj`, level: i, conv: `dec${i}.proj`, writers: convOut(`dec${i}.proj`), readers: [{ param: `dec${i}.conv0.w`, offset: 0 }] });
+    out.push({ name: `dec${i}.proj`, level: i, writers: convOut(`dec${i}.proj`), readers: [{ param: `dec${i}.conv0.w`, offset: 0 }] });
     for (let j = 0; j < C; j++) {
       const conv = `dec${i}.conv${j}`;
       const readers = j < C - 1 ? [{ param: `dec${i}.conv${j + 1}.w`, offset: 0 }] : i > 0 ? [{ param: `dec${i - 1}.proj.w`, offset: 0 }] : [{ param: 'head.w', offset: 0 }];
-      out.push({ name: conv, level: i, conv, writers: convOut(conv, `dec${i}.norm${j}`), readers, norm: hasNorm ? `dec${i}.norm${j}` : undefined });
+      out.push({ name: conv, level: i, writers: convOut(conv, `dec${i}.norm${j}`), readers, norm: hasNorm ? `dec${i}.norm${j}` : undefined });
     }
   }
   return out;
@@ -124,7 +123,7 @@ export function pruneUNet(model: UNet, filters: number[]): PruneResult {
       const ga = get(`${g.norm}.gamma`).data, be = get(`${g.norm}.beta`).data;
       for (let c = 0; c < f; c++) size[c] = Math.abs(ga[c]) + Math.abs(be[c]);
     } else {
-      const w = l1Along(get(`${g.conv}.w`), 4, 0, f), b = get(`${g.conv}.b`).data;
+      const w = l1Along(get(`${g.name}.w`), 4, 0, f), b = get(`${g.name}.b`).data;
       for (let c = 0; c < f; c++) size[c] = w[c] + Math.abs(b[c]);
     }
     const read = new Float64Array(f);
@@ -161,8 +160,11 @@ export function pruneUNet(model: UNet, filters: number[]): PruneResult {
   return { model: pruned, kept };
 }
 
+/** Calibration defaults (the training config's `prune.calibration`). */
+export const CALIBRATION_DEFAULTS = { patches: 8, rows: 20000 } as const;
+
 export interface CompensateOptions {
-  /** Sampled output voxels per refitted conv, over all calibration inputs (default 40 000). */
+  /** Sampled output voxels per refitted conv, over all calibration inputs (default CALIBRATION_DEFAULTS.rows). */
   rows?: number;
   seed?: number;
   /** Ridge, as a share of the mean diagonal of AᵀA (default 1e-4). */
@@ -192,7 +194,7 @@ export function compensatePruned(original: UNet, pruned: PruneResult, inputs: tf
   for (const g of groups(cfg)) if (narrowed.has(g.level)) for (const r of g.readers) refit.add(r.param.replace(/\.w$/, ''));
   const order = paramSpecs(cfg).filter((s) => s.name.endsWith('.w') && refit.has(s.name.slice(0, -2))).map((s) => s.name.slice(0, -2));
   const rng = new Rng(opts.seed ?? 0);
-  const rowsPer = Math.max(1, Math.ceil((opts.rows ?? 40000) / Math.max(1, inputs.length)));
+  const rowsPer = Math.max(1, Math.ceil((opts.rows ?? CALIBRATION_DEFAULTS.rows) / Math.max(1, inputs.length)));
   const ridge = opts.ridge ?? 1e-4;
   // The wide model's outputs of the refitted convs, once, and the voxels it calls a rare class
   // (micropore, crack: a few % of even foreground-centred patches, and what pruning loses first).
@@ -295,10 +297,10 @@ export function compensatePruned(original: UNet, pruned: PruneResult, inputs: tf
     };
     const total = btb.reduce((a, b) => a + b, 0) || 1;
     const before = sse(cur) / total;
-    let mean = 0;
-    for (let i = 0; i < F; i++) mean += ata[i * F + i];
+    let trace = 0;
+    for (let i = 0; i < F; i++) trace += ata[i * F + i];
     const reg = Float64Array.from(ata);
-    for (let i = 0; i < F - 1; i++) reg[i * F + i] += (ridge * mean) / F; // the bias is not shrunk
+    for (let i = 0; i < F - 1; i++) reg[i * F + i] += (ridge * trace) / F; // the bias is not shrunk
     const sol = choleskySolve(reg, F, atb, cout);
     const after = sse(sol) / total;
     if (!(after < before)) {

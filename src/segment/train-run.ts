@@ -166,8 +166,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   const outDir = opts.out ? path.resolve(opts.out) : path.resolve(dir, cfg.output);
   let init: LoadedModel | undefined;
   if (cfg.prune && !opts.init) throw new NanoroiError('E_ARGS', `${configPath}: "prune" narrows the model training starts from; give it with --init`);
-  let prunedKept: Record<string, number[]> | undefined;
-  let wideInit: LoadedModel['model'] | undefined; // the unpruned --init model, until the pruned one is refitted
+  let pruning: { wide: LoadedModel['model']; result: PruneResult } | undefined; // the unpruned --init model, until the pruned one is refitted
   if (opts.init) {
     const folder = resolveInitModel(opts.init);
     // The run's backend before the starting weights become tensors (else tfjs starts its default
@@ -177,16 +176,13 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     if (cfg.prune) {
       const { pruneUNet } = await import('./prune.js');
       const wide = init.model;
-      let pruned;
       try {
-        pruned = pruneUNet(wide, cfg.prune.filters);
+        pruning = { wide, result: pruneUNet(wide, cfg.prune.filters) };
       } catch (e) {
         wide.dispose();
         throw e;
       }
-      init = { ...init, model: pruned.model };
-      prunedKept = pruned.kept;
-      wideInit = wide;
+      init = { ...init, model: pruning.result.model };
       log(`pruned ${folder} to ${cfg.prune.filters.join(', ')} channels per level (${init.model.parameterCount()} parameters)`);
     }
     // Fine-tuning keeps the network layout and the intensity normalization of the starting model.
@@ -216,12 +212,11 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   };
   log(`loading ${bySplit('train').length} training and ${bySplit('val').length} validation volumes`);
   const data = { train: await load(bySplit('train')), val: await load(bySplit('val')) };
-  if (wideInit && init && prunedKept) {
+  if (pruning) {
     // A fresh run refits the pruned model on training patches (a resumed one loads its checkpoint).
     const cal = cfg.prune?.calibration;
-    if (cal && hasNoCheckpoint(outDir)) await calibratePruned(wideInit, { model: init.model, kept: prunedKept }, data.train, cfg, cal);
-    wideInit.dispose();
-    wideInit = undefined;
+    if (cal && hasNoCheckpoint(outDir)) await calibratePruned(pruning.wide, pruning.result, data.train, cfg, cal);
+    pruning.wide.dispose();
   }
   // Mined only when epochs will run (a finished run resumed on a fresh clone just re-exports).
   const hard = cfg.hardNegatives;

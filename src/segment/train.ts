@@ -34,6 +34,7 @@ import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelM
 import { NormalizationSchema } from './normalize.js';
 import { Adam, OptimizerSchema, learningRate } from './optim.js';
 import { PatchSampler, PatchSchema, type TrainVolume } from './patches.js';
+import { CALIBRATION_DEFAULTS } from './prune.js';
 import { curvesPng, type CurvePoint } from './plot.js';
 import { CLASS_NAMES, UNet, UNetConfigSchema, sizeMultiple, type BnBatchStats } from './unet.js';
 
@@ -104,7 +105,7 @@ export const TrainConfigSchema = z
          * them (prune.ts compensatePruned), when a run starts; null: plain pruning.
          */
         calibration: z
-          .object({ patches: z.number().int().min(1).default(8), rows: z.number().int().min(100).default(20000) })
+          .object({ patches: z.number().int().min(1).default(CALIBRATION_DEFAULTS.patches), rows: z.number().int().min(100).default(CALIBRATION_DEFAULTS.rows) })
           .strict()
           .nullable()
           .prefault({}),
