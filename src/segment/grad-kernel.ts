@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vec3 } from '../core/volume.js';
 import { initBackend, type BackendChoice } from './backend.js';
-import { argmaxLast, diceCeLoss, oneHot5, type LossConfig } from './losses.js';
+import { argmaxLast, diceCeLoss, oneHot5, trainingLoss, type DistillTerm, type LossConfig } from './losses.js';
 import { NUM_CLASSES, UNet, type UNetConfig } from './unet.js';
 
 export interface GradTask {
@@ -27,6 +27,14 @@ export interface GradTask {
   weights: { name: string; shape: number[]; data: Float32Array }[];
   img: Float32Array;
   lab: Uint8Array;
+  /** Knowledge distillation: the teacher network (its weights identified by `key`) whose logits on the same patches enter the loss. */
+  teacher?: TeacherTask;
+}
+
+export interface TeacherTask extends DistillTerm {
+  key: string;
+  model: UNetConfig;
+  weights: GradTask['weights'];
 }
 
 export interface GradResult {
@@ -50,6 +58,20 @@ async function network(t: { backend: BackendChoice; model: UNetConfig; weights: 
   }
   cached.model.load(new Map(t.weights.map((w) => [w.name, w])), 'the training weights');
   return cached;
+}
+
+let cachedTeacher: { key: string; model: UNet } | null = null;
+
+/** This worker's copy of the teacher, rebuilt only when its weights change (never during a run). */
+async function teacherNetwork(t: TeacherTask, backend: BackendChoice): Promise<UNet> {
+  if (cachedTeacher?.key !== t.key) {
+    cachedTeacher?.model.dispose();
+    const model = new UNet(t.model, 0);
+    model.nativeConv = (await initBackend(backend)).nativeConv3d;
+    model.load(new Map(t.weights.map((w) => [w.name, w])), 'the teacher weights');
+    cachedTeacher = { key: t.key, model };
+  }
+  return cachedTeacher.model;
 }
 
 export interface ValidateTask {
@@ -88,9 +110,12 @@ export async function gradStep(t: GradTask): Promise<GradResult> {
   const [d, h, w] = t.size;
   const x = tf.tensor5d(t.img, [t.batch, d, h, w, 1]);
   const y = oneHot5(t.lab, [t.batch, d, h, w]);
-  const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true), y, t.loss).total, vars);
+  // The teacher's logits outside the tape: constants of the loss, no gradient kept for them.
+  const teacher = t.teacher ? await teacherNetwork(t.teacher, t.backend) : null;
+  const tLogits = teacher ? tf.tidy(() => teacher.forward(x, false)) : null;
+  const { value, grads } = tf.variableGrads(() => trainingLoss(model.forward(x, true), y, t.loss, tLogits ? { logits: tLogits, distill: t.teacher! } : undefined), vars);
   const out: GradResult = { loss: value.dataSync()[0], grads: [] };
   for (const [k, g] of Object.entries(grads)) out.grads.push({ name: engineToParam.get(k)!, data: g.dataSync() as Float32Array });
-  tf.dispose([x, y, value, ...Object.values(grads)]);
+  tf.dispose([x, y, value, ...Object.values(grads), ...(tLogits ? [tLogits] : [])]);
   return out;
 }

@@ -54,6 +54,36 @@ export function diceCeLoss(logits: tf.Tensor5D, target: tf.Tensor5D, cfg: LossCo
   });
 }
 
+/**
+ * Knowledge distillation (Hinton et al. 2015): the cross-entropy of the student's class
+ * probabilities against a teacher network's on the same patch, both softened by `temperature`,
+ * times T² so the gradient's scale does not depend on T. The teacher's logits are constants here
+ * (computed outside the gradient tape); its soft targets carry where a boundary is uncertain,
+ * which the hard labels do not — what a narrowed (pruned) network loses first.
+ */
+export function distillLoss(logits: tf.Tensor5D, teacherLogits: tf.Tensor5D, temperature: number): tf.Scalar {
+  return tf.tidy(() => {
+    const pt = tf.softmax(tf.div(teacherLogits, temperature));
+    const logps = tf.logSoftmax(tf.div(logits, temperature));
+    const nVox = logits.size / NUM_CLASSES;
+    return tf.mul(tf.div(tf.neg(tf.sum(tf.mul(pt, logps))), nVox), temperature * temperature) as tf.Scalar;
+  });
+}
+
+/** Distillation settings as the training step receives them. */
+export interface DistillTerm {
+  weight: number;
+  temperature: number;
+}
+
+/** The training loss: Dice + CE on the labels, plus `distill.weight` × the distillation term when a teacher's logits are given. */
+export function trainingLoss(logits: tf.Tensor5D, target: tf.Tensor5D, cfg: LossConfig, teacher?: { logits: tf.Tensor5D; distill: DistillTerm }): tf.Scalar {
+  return tf.tidy(() => {
+    const base = diceCeLoss(logits, target, cfg).total;
+    return teacher ? (tf.add(base, tf.mul(distillLoss(logits, teacher.logits, teacher.distill.temperature), teacher.distill.weight)) as tf.Scalar) : base;
+  });
+}
+
 /** Hard-label confusion counts per class, accumulated over validation patches or volumes. */
 export class DiceCounter {
   readonly tp = new Float64Array(NUM_CLASSES);

@@ -45,10 +45,10 @@ export interface RunTrainingResult {
 }
 
 /** Resolve `--init`: a model folder, `<p>.tfjs`, or a bundled model name under models/. */
-export function resolveInitModel(p: string): string {
+export function resolveInitModel(p: string, what = '--init'): string {
   const candidates = [p, `${p}.tfjs`, path.join(packageRoot(), 'models', `${p}.tfjs`), path.join(packageRoot(), p), path.join(packageRoot(), `${p}.tfjs`)];
   for (const c of candidates) if (existsSync(path.join(c, 'model.json'))) return c;
-  throw new NanoroiError('E_MODEL', `--init ${p}: no model folder with model.json found (tried ${candidates.slice(0, 3).join(', ')})`);
+  throw new NanoroiError('E_MODEL', `${what} ${p}: no model folder with model.json found (tried ${candidates.slice(0, 3).join(', ')})`);
 }
 
 /** What `--resume` needs of a run folder: the checkpoint (weights, Adam moments, state), the best model, the log. */
@@ -189,6 +189,19 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     cfg = { ...cfg, model: init.model.config, normalization: init.meta.normalization };
     log(`fine-tuning from ${folder} (layout and normalization taken from it)`);
   }
+  let teacher: LoadedModel | undefined;
+  if (cfg.distill) {
+    const folder = resolveInitModel(path.resolve(dir, cfg.distill.teacher), 'distill.teacher');
+    await initBackend(cfg.backend as BackendChoice);
+    teacher = await loadModel(folder);
+    const [a, b] = [teacher.meta.normalization, cfg.normalization];
+    if (a.lowPercentile !== b.lowPercentile || a.highPercentile !== b.highPercentile || a.clip !== b.clip) {
+      teacher.model.dispose();
+      init?.model.dispose();
+      pruning?.wide.dispose();
+      throw new NanoroiError('E_MODEL', `distill.teacher ${folder} normalizes intensities otherwise (${JSON.stringify(a)}) than this run (${JSON.stringify(b)}): the teacher must see the patches the student sees`);
+    }
+  }
   const snapshotDir = cfg.checkpointSnapshot ? path.resolve(dir, cfg.checkpointSnapshot) : undefined;
   if (opts.resume && snapshotDir && hasNoCheckpoint(outDir) && !hasNoCheckpoint(snapshotDir)) {
     // A fresh clone: continue the long run from the checkpoint kept in the repository.
@@ -232,6 +245,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     result = await trainModel(cfg, data, {
       outDir,
       init,
+      teacher,
       resume: opts.resume,
       maxEpochs: opts.maxEpochs,
       afterCheckpoint: snapshotDir ? () => copyRunSnapshot(outDir, snapshotDir) : undefined,
@@ -239,6 +253,7 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     });
   } finally {
     init?.model.dispose();
+    teacher?.model.dispose();
   }
   await writeFileAtomic(path.join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   if (result.bestEpoch < 1) return { result, onnx: '' };

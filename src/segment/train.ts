@@ -29,7 +29,7 @@ import { describeBackend, initBackend, type BackendChoice, type BackendInfo } fr
 import { HardNegativeSchema } from './hard-negatives.js';
 import { evaluateBatch, type GradResult, type GradTask, type ValidateTask } from './grad-kernel.js';
 import { WorkerPool } from '../core/pool.js';
-import { DiceCounter, LossSchema, diceCeLoss, oneHot5 } from './losses.js';
+import { DiceCounter, LossSchema, oneHot5, trainingLoss } from './losses.js';
 import { littleEndianBytes, loadModel, stageModel, type LoadedModel, type ModelMeta } from './model-io.js';
 import { NormalizationSchema } from './normalize.js';
 import { Adam, OptimizerSchema, learningRate } from './optim.js';
@@ -110,6 +110,16 @@ export const TrainConfigSchema = z
           .nullable()
           .prefault({}),
       })
+      .strict()
+      .optional(),
+    /**
+     * Knowledge distillation: a trained teacher model (a tfjs model folder, relative to the config,
+     * e.g. the wide model a `prune` run narrows) runs on every training patch, and the student's
+     * loss gains `weight` × the cross-entropy against its class probabilities softened by
+     * `temperature` (losses.ts distillLoss). The teacher must normalize intensities as the run does.
+     */
+    distill: z
+      .object({ teacher: z.string().min(1), weight: z.number().positive().default(1), temperature: z.number().positive().default(1) })
       .strict()
       .optional(),
     /** null disables early stopping. */
@@ -209,6 +219,8 @@ export interface TrainOptions {
   outDir: string;
   /** Start from these weights (fine-tuning); ignored when resuming from a checkpoint. */
   init?: LoadedModel;
+  /** The teacher of `cfg.distill` (loaded by the caller; not disposed here). */
+  teacher?: LoadedModel;
   /** Continue from outDir/checkpoint when it exists. */
   resume?: boolean;
   /** Stop after this many epochs in this session (time-boxed sessions, tests). */
@@ -248,6 +260,13 @@ function meanFinite(xs: number[]): number {
 }
 
 /** Validation patches drawn once (same seed → same patches in every epoch and session). */
+/** Identifies a network's weights (the workers rebuild their teacher only when it changes). */
+function weightsKey(model: UNet): string {
+  const h = createHash('sha256').update(JSON.stringify(model.config));
+  for (const w of model.snapshot()) h.update(w.name).update(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
+  return h.digest('hex');
+}
+
 function hashPatches(patches: { img: Float32Array; lab: Uint8Array }[]): string {
   const h = createHash('sha256');
   for (const p of patches) {
@@ -372,6 +391,10 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
   if (workers > 1 && model.config.norm === 'batch') throw new NanoroiError('E_ARGS', 'parallel.workers > 1 needs instance, group or no normalization (batch statistics would be per worker)');
   const pool = workers > 1 ? new WorkerPool(opts.parallelThreads ?? workers) : null;
   const gradKernel = new URL(import.meta.url.endsWith('.ts') ? './grad-kernel.ts' : './grad-kernel.js', import.meta.url).href;
+  if (cfg.distill && !opts.teacher) throw new NanoroiError('E_ARGS', 'the config asks for distillation (distill) but no teacher model was loaded');
+  const teacher = cfg.distill && opts.teacher ? opts.teacher.model : null;
+  if (teacher) teacher.nativeConv = backend.nativeConv3d;
+  const teacherTask: GradTask['teacher'] = teacher && cfg.distill ? { key: weightsKey(teacher), model: teacher.config, weights: teacher.snapshot(), weight: cfg.distill.weight, temperature: cfg.distill.temperature } : undefined;
 
   let state: TrainState = {
     schemaVersion: 1,
@@ -433,7 +456,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const pLab = new Uint8Array(n);
     const scratch = { img: new Float32Array(n), lab: new Uint8Array(n) };
     const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
-    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
+    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}${teacher && cfg.distill ? `, distilling from ${opts.teacher!.meta.name} (${teacher.parameterCount()} parameters; weight ${cfg.distill.weight}, temperature ${cfg.distill.temperature})` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
     let ran = 0;
     if (!done && sessionEpochs > 0) await opts.beforeEpochs?.();
     while (!done && ran < sessionEpochs && !state.stoppedEarly) {
@@ -457,7 +480,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
           const per = B / workers;
           const shares = await pool.map<GradTask, GradResult>(gradKernel, 'gradStep', Array.from({ length: workers }, (_, k) => ({
             backend: backend.name as BackendChoice, model: model.config, loss: cfg.loss, size, batch: per, weights,
-            img: img.slice(k * per * n, (k + 1) * per * n), lab: lab.slice(k * per * n, (k + 1) * per * n),
+            img: img.slice(k * per * n, (k + 1) * per * n), lab: lab.slice(k * per * n, (k + 1) * per * n), teacher: teacherTask,
           })));
           const byParam = new Map<string, tf.Tensor>();
           for (const name of trainable) {
@@ -475,13 +498,14 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
           const bn: BnBatchStats[] = [];
           const x = tf.tensor5d(img, [B, size[0], size[1], size[2], 1]);
           const y = oneHot5(lab, [B, size[0], size[1], size[2]]);
-          const { value, grads } = tf.variableGrads(() => diceCeLoss(model.forward(x, true, bn), y, cfg.loss).total, varList);
+          const tLogits = teacher ? tf.tidy(() => teacher.forward(x, false)) : null;
+          const { value, grads } = tf.variableGrads(() => trainingLoss(model.forward(x, true, bn), y, cfg.loss, tLogits && teacherTask ? { logits: tLogits, distill: teacherTask } : undefined), varList);
           const byParam = new Map<string, tf.Tensor>();
           for (const [k, g] of Object.entries(grads)) byParam.set(engineToParam.get(k)!, g);
           opt.apply(byParam, lr);
           if (bn.length) model.updateBatchNorm(bn);
           lv = value.dataSync()[0];
-          tf.dispose([x, y, value, ...Object.values(grads)]);
+          tf.dispose([x, y, value, ...Object.values(grads), ...(tLogits ? [tLogits] : [])]);
         }
         if (!Number.isFinite(lv)) throw new NanoroiError('E_VALUE', `training diverged at step ${state.globalStep} (loss ${lv}); lower optimizer.lr`);
         lossSum += lv;
