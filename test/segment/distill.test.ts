@@ -17,11 +17,10 @@ import { UNet, UNetConfigSchema } from '../../src/segment/unet.js';
 import { parseTrainConfig, trainModel } from '../../src/segment/train.js';
 import { loadModel, saveModel } from '../../src/segment/model-io.js';
 import { NormalizationSchema, normalizeVolumeData } from '../../src/segment/normalize.js';
-import { prepareTrainVolume } from '../../src/segment/patches.js';
 import { runTraining } from '../../src/segment/train-run.js';
 import { setQuiet } from '../../src/core/progress.js';
 import { Rng } from '../../src/core/rng.js';
-import { syntheticVolume, writeSyntheticDataset } from './synthetic.js';
+import { syntheticVolume, writeSyntheticDataset, syntheticTrainVolume, TINY_PARALLEL_RUN } from './synthetic.js';
 import type { BackendChoice } from '../../src/segment/backend.js';
 
 let backendName = 'cpu';
@@ -86,11 +85,6 @@ describe('distillation loss', () => {
 });
 
 describe('training with a teacher', () => {
-  function trainVol(seed: number) {
-    const s = syntheticVolume([24, 24, 24], seed);
-    const { data } = normalizeVolumeData(s.image, NormalizationSchema.parse({}));
-    return prepareTrainVolume(`syn${seed}`, data, s.labels, s.shape, [2, 3]);
-  }
 
   it('the worker kernel adds the teacher\'s term: the same loss and gradients as this thread, not those without it', async () => {
     const config = UNetConfigSchema.parse({ depth: 2, baseFilters: 4 });
@@ -131,18 +125,11 @@ describe('training with a teacher', () => {
 
   it('pulls the student towards the teacher: on workers as in this thread, more than training without it', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-distill-'));
-    const base = {
-      name: 'd', datasets: ['unused.json'], output: 'unused', seed: 5,
-      model: { depth: 2, baseFilters: 4 },
-      patch: { size: [16, 16, 16], batchSize: 2 },
-      epochs: 3, stepsPerEpoch: 4, validation: { patches: 2 },
-      optimizer: { lr: 0.01, warmupSteps: 0 },
-      parallel: { workers: 2 },
-    };
+    const base = { ...TINY_PARALLEL_RUN, name: 'd' };
     // A teacher with opinions of its own (another layout, random weights): only distillation can teach them.
     const teacherNet = new UNet(UNetConfigSchema.parse({ depth: 2, baseFilters: 6 }), 77);
     const teacher = { model: teacherNet, meta: { name: 'teacher', normalization: NormalizationSchema.parse({}), patchSize: [16, 16, 16] as [number, number, number] }, json: {} as never };
-    const data = { train: [trainVol(2), trainVol(3)], val: [trainVol(4)] };
+    const data = { train: [syntheticTrainVolume(2), syntheticTrainVolume(3)], val: [syntheticTrainVolume(4)] };
     const withCfg = parseTrainConfig({ ...base, distill: { teacher: 'unused', weight: 5 } });
     const threads = await trainModel(withCfg, data, { outDir: path.join(tmp, 'threads'), plot: false, teacher });
     const inline = await trainModel(withCfg, data, { outDir: path.join(tmp, 'inline'), plot: false, parallelThreads: 0, teacher });

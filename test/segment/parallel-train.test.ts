@@ -14,10 +14,8 @@ import { diceCeLoss, oneHot5, LossSchema } from '../../src/segment/losses.js';
 import { parseTrainConfig, trainModel, validate, validateParallel } from '../../src/segment/train.js';
 import { WorkerPool } from '../../src/core/pool.js';
 import { gradStep } from '../../src/segment/grad-kernel.js';
-import { prepareTrainVolume } from '../../src/segment/patches.js';
-import { normalizeVolumeData, NormalizationSchema } from '../../src/segment/normalize.js';
 import { loadModel } from '../../src/segment/model-io.js';
-import { syntheticVolume } from './synthetic.js';
+import { syntheticVolume, syntheticTrainVolume, TINY_PARALLEL_RUN } from './synthetic.js';
 import { setQuiet } from '../../src/core/progress.js';
 import type { BackendChoice } from '../../src/segment/backend.js';
 
@@ -27,11 +25,6 @@ beforeAll(async () => {
   backendName = (await initBackend()).name;
 });
 
-function trainVol(seed: number) {
-  const s = syntheticVolume([24, 24, 24], seed);
-  const { data } = normalizeVolumeData(s.image, NormalizationSchema.parse({}));
-  return prepareTrainVolume(`syn${seed}`, data, s.labels, s.shape, [2, 3]);
-}
 
 describe('data-parallel training', () => {
   it('the kernel returns the loss and autograd gradients of its share', async () => {
@@ -81,15 +74,8 @@ describe('data-parallel training', () => {
 
   it('two worker threads give the same weights as the shares computed in this thread, and the loss falls', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'nanoroi-ptrain-'));
-    const cfg = parseTrainConfig({
-      name: 'p', datasets: ['unused.json'], output: 'unused', seed: 5,
-      model: { depth: 2, baseFilters: 4 },
-      patch: { size: [16, 16, 16], batchSize: 2 },
-      epochs: 3, stepsPerEpoch: 4, validation: { patches: 2 },
-      optimizer: { lr: 0.01, warmupSteps: 0 },
-      parallel: { workers: 2 },
-    });
-    const data = { train: [trainVol(2), trainVol(3)], val: [trainVol(4)] };
+    const cfg = parseTrainConfig(TINY_PARALLEL_RUN);
+    const data = { train: [syntheticTrainVolume(2), syntheticTrainVolume(3)], val: [syntheticTrainVolume(4)] };
     const threads = await trainModel(cfg, data, { outDir: path.join(tmp, 'threads'), plot: false });
     const inline = await trainModel(cfg, data, { outDir: path.join(tmp, 'inline'), plot: false, parallelThreads: 0 });
     const wa = (await loadModel(path.join(tmp, 'threads', 'checkpoint'))).model.snapshot();

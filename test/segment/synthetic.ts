@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { Rng } from '../../src/core/rng.js';
 import { makeVolume, type Vec3 } from '../../src/core/volume.js';
 import { writeVolume } from '../../src/io/volume-file.js';
+import { NormalizationSchema, normalizeVolumeData } from '../../src/segment/normalize.js';
+import { prepareTrainVolume, type TrainVolume } from '../../src/segment/patches.js';
 
 export interface Synthetic {
   image: Float32Array;
@@ -77,3 +79,20 @@ export async function writeSyntheticDataset(dir: string, seed: number): Promise<
   }
   await fs.writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ schemaVersion: 1, samples }));
 }
+
+/** A normalized 24³ synthetic training volume (rare classes micropore and crack), for trainModel tests. */
+export function syntheticTrainVolume(seed: number): TrainVolume {
+  const s = syntheticVolume([24, 24, 24], seed);
+  const { data } = normalizeVolumeData(s.image, NormalizationSchema.parse({}));
+  return prepareTrainVolume(`syn${seed}`, data, s.labels, s.shape, [2, 3]);
+}
+
+/** A tiny data-parallel training config (2 workers, 3 epochs of 4 steps, 16³ patches) for trainModel tests. */
+export const TINY_PARALLEL_RUN = {
+  name: 'p', datasets: ['unused.json'], output: 'unused', seed: 5,
+  model: { depth: 2, baseFilters: 4 },
+  patch: { size: [16, 16, 16], batchSize: 2 },
+  epochs: 3, stepsPerEpoch: 4, validation: { patches: 2 },
+  optimizer: { lr: 0.01, warmupSteps: 0 },
+  parallel: { workers: 2 },
+};

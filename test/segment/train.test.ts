@@ -8,10 +8,8 @@ import { UNet } from '../../src/segment/unet.js';
 import { diceCeLoss, oneHot5, LossSchema } from '../../src/segment/losses.js';
 import { Adam, OptimizerSchema, learningRate } from '../../src/segment/optim.js';
 import { parseTrainConfig, trainModel } from '../../src/segment/train.js';
-import { prepareTrainVolume } from '../../src/segment/patches.js';
-import { normalizeVolumeData, NormalizationSchema } from '../../src/segment/normalize.js';
 import { loadModel } from '../../src/segment/model-io.js';
-import { syntheticVolume } from './synthetic.js';
+import { syntheticTrainVolume } from './synthetic.js';
 import { setQuiet } from '../../src/core/progress.js';
 
 beforeAll(async () => {
@@ -19,15 +17,10 @@ beforeAll(async () => {
   await initBackend();
 });
 
-function trainVol(seed: number) {
-  const s = syntheticVolume([24, 24, 24], seed);
-  const { data } = normalizeVolumeData(s.image, NormalizationSchema.parse({}));
-  return prepareTrainVolume(`syn${seed}`, data, s.labels, s.shape, [2, 3]);
-}
 
 describe('training', () => {
   it('a few Adam steps on one batch lower the Dice+CE loss', () => {
-    const v = trainVol(1);
+    const v = syntheticTrainVolume(1);
     const net = new UNet({ depth: 2, baseFilters: 4 }, 3);
     const x = tf.tensor5d(v.image, [1, 24, 24, 24, 1]);
     const y = oneHot5(v.labels, [1, 24, 24, 24]);
@@ -69,7 +62,7 @@ describe('training', () => {
       stepsPerEpoch: 3,
       validation: { patches: 2 },
     });
-    const data = { train: [trainVol(2), trainVol(3)], val: [trainVol(4)] };
+    const data = { train: [syntheticTrainVolume(2), syntheticTrainVolume(3)], val: [syntheticTrainVolume(4)] };
     const a = path.join(tmp, 'a');
     const b = path.join(tmp, 'b');
     const ra = await trainModel(cfg, data, { outDir: a });
