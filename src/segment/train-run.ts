@@ -46,7 +46,8 @@ export interface RunTrainingResult {
 
 /** Resolve `--init`: a model folder, `<p>.tfjs`, or a bundled model name under models/. */
 export function resolveInitModel(p: string, what = '--init'): string {
-  const candidates = [p, `${p}.tfjs`, path.join(packageRoot(), 'models', `${p}.tfjs`), path.join(packageRoot(), p), path.join(packageRoot(), `${p}.tfjs`)];
+  // A name or relative path may also mean a folder under the package (models/bundled); an absolute path only itself.
+  const candidates = path.isAbsolute(p) ? [p, `${p}.tfjs`] : [p, `${p}.tfjs`, path.join(packageRoot(), 'models', `${p}.tfjs`), path.join(packageRoot(), p), path.join(packageRoot(), `${p}.tfjs`)];
   for (const c of candidates) if (existsSync(path.join(c, 'model.json'))) return c;
   throw new NanoroiError('E_MODEL', `${what} ${p}: no model folder with model.json found (tried ${candidates.slice(0, 3).join(', ')})`);
 }

@@ -166,7 +166,7 @@ describe('training with a teacher', () => {
     await fs.writeFile(path.join(tmp, 'a.json'), JSON.stringify(cfg('teacher')));
     await expect(runTraining(path.join(tmp, 'a.json'))).rejects.toThrow(/distill.teacher .*teacher normalizes intensities otherwise \(.*"lowPercentile":1.*\) than this run/);
     await fs.writeFile(path.join(tmp, 'b.json'), JSON.stringify(cfg('nowhere')));
-    await expect(runTraining(path.join(tmp, 'b.json'))).rejects.toThrow(/^distill.teacher .*nowhere: no model folder with model.json found/);
+    await expect(runTraining(path.join(tmp, 'b.json'))).rejects.toThrow(/^distill.teacher (.*nowhere): no model folder with model.json found \(tried \1, \1.tfjs\)$/);
     await expect(fs.stat(path.join(tmp, 'run'))).rejects.toThrow();
     await fs.rm(tmp, { recursive: true, force: true });
   });
