@@ -259,7 +259,6 @@ function meanFinite(xs: number[]): number {
   return f.length ? f.reduce((a, b) => a + b, 0) / f.length : 0;
 }
 
-/** Validation patches drawn once (same seed → same patches in every epoch and session). */
 /** Identifies a network's weights (the workers rebuild their teacher only when it changes). */
 function weightsKey(model: UNet): string {
   const h = createHash('sha256').update(JSON.stringify(model.config));
@@ -267,6 +266,7 @@ function weightsKey(model: UNet): string {
   return h.digest('hex');
 }
 
+/** Identifies the validation patches (kept in the checkpoint: a best score is only comparable on the same ones). */
 function hashPatches(patches: { img: Float32Array; lab: Uint8Array }[]): string {
   const h = createHash('sha256');
   for (const p of patches) {
@@ -276,6 +276,7 @@ function hashPatches(patches: { img: Float32Array; lab: Uint8Array }[]): string 
   return h.digest('hex');
 }
 
+/** Validation patches drawn once (same seed → same patches in every epoch and session). */
 function drawValidation(vols: TrainVolume[], cfg: TrainConfig): { img: Float32Array; lab: Uint8Array }[] {
   const sampler = new PatchSampler(vols, cfg.patch);
   const rng = new Rng(`${cfg.seed}:validation`);
