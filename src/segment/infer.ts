@@ -213,25 +213,32 @@ export async function slidingWindow(image: Float32Array, shape: Vec3, predict: W
   };
   let launched = 0;
   let windows = 0;
-  for (let k = 0; k < batches.length; k++) {
-    while (launched < batches.length && launched < k + concurrency) launch(launched++);
-    const { z0, items: chunk } = batches[k];
-    if (z0 > base) {
-      // Planes below z0 get no more contributions: emit them and slide the accumulator.
-      finalize(base, z0);
-      const shift = z0 - base;
-      acc.copyWithin(0, shift * K * nyx);
-      acc.fill(0, (planes - shift) * K * nyx);
-      wsum.copyWithin(0, shift * nyx);
-      wsum.fill(0, (planes - shift) * nyx);
-      base = z0;
+  try {
+    for (let k = 0; k < batches.length; k++) {
+      while (launched < batches.length && launched < k + concurrency) launch(launched++);
+      const { z0, items: chunk } = batches[k];
+      if (z0 > base) {
+        // Planes below z0 get no more contributions: emit them and slide the accumulator.
+        finalize(base, z0);
+        const shift = z0 - base;
+        acc.copyWithin(0, shift * K * nyx);
+        acc.fill(0, (planes - shift) * K * nyx);
+        wsum.copyWithin(0, shift * nyx);
+        wsum.fill(0, (planes - shift) * nyx);
+        base = z0;
+      }
+      const out = await pending[k]!;
+      pending[k] = undefined;
+      if (out.length !== chunk.length * K * wv) throw new NanoroiError('E_MODEL', `the model returned ${out.length} values for ${chunk.length} window(s) of ${win.join('×')}, expected ${chunk.length * K * wv}`);
+      chunk.forEach((it, j) => accumulate(out, j * K * wv, it.start, it.flip));
+      windows += chunk.filter((c) => c.flip === 0).length;
+      o.progress?.tick(chunk.length);
     }
-    const out = await pending[k]!;
-    pending[k] = undefined;
-    if (out.length !== chunk.length * K * wv) throw new NanoroiError('E_MODEL', `the model returned ${out.length} values for ${chunk.length} window(s) of ${win.join('×')}, expected ${chunk.length * K * wv}`);
-    chunk.forEach((it, j) => accumulate(out, j * K * wv, it.start, it.flip));
-    windows += chunk.filter((c) => c.flip === 0).length;
-    o.progress?.tick(chunk.length);
+  } catch (e) {
+    // Let the calls still in flight finish before the caller closes their sessions: a worker
+    // thread terminated inside an onnxruntime run aborts the whole process.
+    await Promise.allSettled(pending.filter((p) => p !== undefined));
+    throw e;
   }
   finalize(base, nz);
   return { labels, probabilities: probs, windows };

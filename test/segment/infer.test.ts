@@ -167,6 +167,21 @@ describe('sliding window', () => {
     };
     await expect(slidingWindow(img, shape, failing, { ...opts, concurrency: 3 })).rejects.toThrow(/window 5 failed/);
   });
+
+  it('a failed predictor call rejects only after the other calls in flight have settled (their sessions are closed next)', async () => {
+    const events: string[] = [];
+    let call = 0;
+    const pred: WindowPredictor = (_input, b, win) => {
+      const k = call++;
+      if (k === 0) return Promise.reject(new Error('window 0 failed'));
+      // The calls launched beside it finish later, on later turns of the event loop.
+      return new Promise((resolve) => setTimeout(() => { events.push(`settled ${k}`); resolve(new Float32Array(b * 4 * win[0] * win[1] * win[2])); }, 5));
+    };
+    const run = slidingWindow(new Float32Array(16 ** 3), [16, 16, 16], pred, { window: [8, 8, 8], overlap: 0.25, tta: false, classes: 4, probabilities: false, concurrency: 3 });
+    await expect(run.finally(() => events.push('rejected'))).rejects.toThrow(/window 0 failed/);
+    expect(call).toBe(3);
+    expect(events).toEqual(['settled 1', 'settled 2', 'rejected']);
+  });
 });
 
 /** A nanoroi ONNX file of the pointwise model; `reshapeTo` first reshapes the input (a model that fails at run time on other windows). */
