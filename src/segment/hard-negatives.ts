@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic.js';
 import { NanoroiError } from '../core/errors.js';
 import type { Vec3 } from '../core/volume.js';
-import type { NormalizationConfig } from './normalize.js';
+import { sameNormalization, type NormalizationConfig } from './normalize.js';
 import type { TrainVolume } from './patches.js';
 
 export const HardNegativeSchema = z
@@ -95,7 +95,7 @@ export async function mineHardNegatives(vols: TrainVolume[], cfg: HardNegativeCo
     const m = await openOnnxModel(modelFile);
     try {
       const mn = m.meta.normalization as Partial<NormalizationConfig> | undefined;
-      if (!mn || mn.lowPercentile !== normalization.lowPercentile || mn.highPercentile !== normalization.highPercentile || (mn.clip ?? true) !== normalization.clip) {
+      if (!sameNormalization(mn, normalization)) {
         throw new NanoroiError('E_MODEL', `hardNegatives.model ${modelFile} normalizes grey values differently (${JSON.stringify(mn)}) from this run (${JSON.stringify(normalization)}); mine with the model the run starts from`);
       }
       const win = (m.meta.inferenceWindow ?? m.meta.patchSize) as Vec3;

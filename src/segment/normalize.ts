@@ -54,3 +54,8 @@ export function normalizeVolumeData(data: ArrayLike<number>, cfg: NormalizationC
   const window = intensityWindow(data, cfg);
   return { data: applyWindow(data, window, cfg.clip), window };
 }
+
+/** Whether a model's stored normalization (possibly partial: older files) maps grey values as `run` does. */
+export function sameNormalization(model: Partial<NormalizationConfig> | undefined, run: NormalizationConfig): boolean {
+  return !!model && model.lowPercentile === run.lowPercentile && model.highPercentile === run.highPercentile && (model.clip ?? true) === run.clip;
+}

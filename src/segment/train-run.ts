@@ -21,6 +21,7 @@ import { buildModelCard, heldOutSet, modelCardMarkdown, nnDice, scoreFromReport,
 import type { Volume } from '../core/volume.js';
 import type { TruthFeatureLike } from '../roi/score.js';
 import { loadModel, saveModel, type LoadedModel } from './model-io.js';
+import { sameNormalization } from './normalize.js';
 import { exportOnnx } from './onnx-export.js';
 import { packageRoot } from '../core/fsutil.js';
 import type { Verifier } from '../roi/verify.js';
@@ -195,12 +196,12 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     const folder = resolveInitModel(path.resolve(dir, cfg.distill.teacher), 'distill.teacher');
     await initBackend(cfg.backend as BackendChoice);
     teacher = await loadModel(folder);
-    const [a, b] = [teacher.meta.normalization, cfg.normalization];
-    if (a.lowPercentile !== b.lowPercentile || a.highPercentile !== b.highPercentile || a.clip !== b.clip) {
+    if (!sameNormalization(teacher.meta.normalization, cfg.normalization)) {
+      const theirs = teacher.meta.normalization;
       teacher.model.dispose();
       init?.model.dispose();
       pruning?.wide.dispose();
-      throw new NanoroiError('E_MODEL', `distill.teacher ${folder} normalizes intensities otherwise (${JSON.stringify(a)}) than this run (${JSON.stringify(b)}): the teacher must see the patches the student sees`);
+      throw new NanoroiError('E_MODEL', `distill.teacher ${folder} normalizes intensities otherwise (${JSON.stringify(theirs)}) than this run (${JSON.stringify(cfg.normalization)}): the teacher must see the patches the student sees`);
     }
   }
   const snapshotDir = cfg.checkpointSnapshot ? path.resolve(dir, cfg.checkpointSnapshot) : undefined;

@@ -259,11 +259,12 @@ function meanFinite(xs: number[]): number {
   return f.length ? f.reduce((a, b) => a + b, 0) / f.length : 0;
 }
 
-/** Identifies a network's weights (the workers rebuild their teacher only when it changes). */
-function weightsKey(model: UNet): string {
-  const h = createHash('sha256').update(JSON.stringify(model.config));
-  for (const w of model.snapshot()) h.update(w.name).update(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
-  return h.digest('hex');
+/** A teacher as the workers receive it: its layout, its weights once, and a key of them (a worker rebuilds its copy only when the key changes). */
+function teacherTaskOf(net: UNet, distill: { weight: number; temperature: number }): NonNullable<GradTask['teacher']> {
+  const weights = net.snapshot();
+  const h = createHash('sha256').update(JSON.stringify(net.config));
+  for (const w of weights) h.update(w.name).update(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
+  return { key: h.digest('hex'), model: net.config, weights, weight: distill.weight, temperature: distill.temperature };
 }
 
 /** Identifies the validation patches (kept in the checkpoint: a best score is only comparable on the same ones). */
@@ -393,9 +394,9 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
   const pool = workers > 1 ? new WorkerPool(opts.parallelThreads ?? workers) : null;
   const gradKernel = new URL(import.meta.url.endsWith('.ts') ? './grad-kernel.ts' : './grad-kernel.js', import.meta.url).href;
   if (cfg.distill && !opts.teacher) throw new NanoroiError('E_ARGS', 'the config asks for distillation (distill) but no teacher model was loaded');
-  const teacher = cfg.distill && opts.teacher ? opts.teacher.model : null;
-  if (teacher) teacher.nativeConv = backend.nativeConv3d;
-  const teacherTask: GradTask['teacher'] = teacher && cfg.distill ? { key: weightsKey(teacher), model: teacher.config, weights: teacher.snapshot(), weight: cfg.distill.weight, temperature: cfg.distill.temperature } : undefined;
+  // The teacher here (the in-thread path) and as the workers receive it.
+  const teacher = cfg.distill && opts.teacher ? { name: opts.teacher.meta.name, net: opts.teacher.model, task: teacherTaskOf(opts.teacher.model, cfg.distill) } : null;
+  if (teacher) teacher.net.nativeConv = backend.nativeConv3d;
 
   let state: TrainState = {
     schemaVersion: 1,
@@ -457,7 +458,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
     const pLab = new Uint8Array(n);
     const scratch = { img: new Float32Array(n), lab: new Uint8Array(n) };
     const progress = new Progress(`train ${cfg.name}`, done ? 0 : sessionEpochs * cfg.stepsPerEpoch);
-    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}${teacher && cfg.distill ? `, distilling from ${opts.teacher!.meta.name} (${teacher.parameterCount()} parameters; weight ${cfg.distill.weight}, temperature ${cfg.distill.temperature})` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
+    if (!done && sessionEpochs > 0) log(`training ${cfg.name}: ${model.parameterCount()} parameters, ${describeBackend(backend)}, patches ${size.join('×')} × ${B}${pool ? ` on ${workers} worker threads` : ''}${teacher ? `, distilling from ${teacher.name} (${teacher.net.parameterCount()} parameters; weight ${teacher.task.weight}, temperature ${teacher.task.temperature})` : ''}, epochs ${state.epoch + 1}–${state.epoch + sessionEpochs} of ${cfg.epochs}`);
     let ran = 0;
     if (!done && sessionEpochs > 0) await opts.beforeEpochs?.();
     while (!done && ran < sessionEpochs && !state.stoppedEarly) {
@@ -481,7 +482,7 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
           const per = B / workers;
           const shares = await pool.map<GradTask, GradResult>(gradKernel, 'gradStep', Array.from({ length: workers }, (_, k) => ({
             backend: backend.name as BackendChoice, model: model.config, loss: cfg.loss, size, batch: per, weights,
-            img: img.slice(k * per * n, (k + 1) * per * n), lab: lab.slice(k * per * n, (k + 1) * per * n), teacher: teacherTask,
+            img: img.slice(k * per * n, (k + 1) * per * n), lab: lab.slice(k * per * n, (k + 1) * per * n), teacher: teacher?.task,
           })));
           const byParam = new Map<string, tf.Tensor>();
           for (const name of trainable) {
@@ -499,8 +500,8 @@ export async function trainModel(cfg: TrainConfig, data: TrainData, opts: TrainO
           const bn: BnBatchStats[] = [];
           const x = tf.tensor5d(img, [B, size[0], size[1], size[2], 1]);
           const y = oneHot5(lab, [B, size[0], size[1], size[2]]);
-          const tLogits = teacher ? tf.tidy(() => teacher.forward(x, false)) : null;
-          const { value, grads } = tf.variableGrads(() => trainingLoss(model.forward(x, true, bn), y, cfg.loss, tLogits && teacherTask ? { logits: tLogits, distill: teacherTask } : undefined), varList);
+          const tLogits = teacher ? tf.tidy(() => teacher.net.forward(x, false)) : null;
+          const { value, grads } = tf.variableGrads(() => trainingLoss(model.forward(x, true, bn), y, cfg.loss, teacher && tLogits ? { logits: tLogits, distill: teacher.task } : undefined), varList);
           const byParam = new Map<string, tf.Tensor>();
           for (const [k, g] of Object.entries(grads)) byParam.set(engineToParam.get(k)!, g);
           opt.apply(byParam, lr);
