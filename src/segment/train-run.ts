@@ -104,7 +104,8 @@ function hasNoCheckpoint(dir: string): boolean {
   return !existsSync(path.join(dir, 'checkpoint', 'state.json'));
 }
 
-async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
+/** Score an exported model on test samples as its card does: `nanoroi segment`'s defaults, its verifier, the classical baseline beside it. */
+export async function evaluateHeldOut(refs: SampleRef[], onnxFile: string): Promise<HeldOutSample[]> {
   const { segmentWithModel, predictedClassConfidence } = await import('./infer.js');
   const { evaluate, truthObjectsFromJson } = await import('./eval.js');
   const { segmentClassical } = await import('./classical.js');
