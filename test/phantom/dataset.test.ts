@@ -204,6 +204,19 @@ describe('dataset make', () => {
     expect(JSON.stringify(held.phantom)).not.toBe(JSON.stringify(train.phantom));
     expect(held.degrade.blurFwhm_um).toBeGreaterThan(train.degrade.blurFwhm_um);
   });
+
+  it('heldout-256 is the held-out settings at 256³, with seeds no training or other test set uses', async () => {
+    const read = (n: string) => readDatasetSpec(path.join(__dirname, `../../datasets/${n}.json`));
+    const big = await read('heldout-256');
+    const held = await read('heldout');
+    expect(big.size).toBe(256);
+    for (const k of ['phantom', 'vary', 'degrade', 'reconstruction', 'voxel_um', 'volumeSource'] as const) expect(JSON.stringify(big[k])).toBe(JSON.stringify(held[k]));
+    const seeds = (s: typeof big) => Array.from({ length: s.splits.train + s.splits.val + s.splits.test }, (_, i) => (s.seed as number) + i);
+    for (const other of ['heldout', 'heldout-lowdose', 'select-lowdose', 'train-small', 'train-wide', 'train-large', 'train-thin']) {
+      const used = seeds(await read(other));
+      expect(seeds(big).filter((x) => used.includes(x))).toEqual([]);
+    }
+  });
 });
 
 describe('degrade', () => {
