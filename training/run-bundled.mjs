@@ -12,7 +12,7 @@
 // (training/sweep-defaults.mjs --features), training/fit-verifier.mjs fits it, and the stage-2
 // run is called once more so the card scores ROIs with it.
 // Makes the datasets they need when missing (train-small, train-wide, train-large for training,
-// heldout and heldout-lowdose for the model cards, select-lowdose for the verifiers). A fresh clone resumes every run from the
+// heldout, heldout-256 and heldout-lowdose for the model cards, select-lowdose for the verifiers). A fresh clone resumes every run from the
 // checkpoints committed in training/checkpoints/ (all four have finished: they re-export and
 // re-score the cards). Extra arguments go to `nanoroi train` (e.g. `npm run train -- --max-epochs 5`).
 import { spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ const node = (args) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 const run = (args) => node([cli, ...args]);
-for (const name of ['train-small', 'train-wide', 'train-large', 'heldout', 'heldout-lowdose', 'select-lowdose']) {
+for (const name of ['train-small', 'train-wide', 'train-large', 'heldout', 'heldout-256', 'heldout-lowdose', 'select-lowdose']) {
   if (!existsSync(path.join(root, 'datasets/out', name, 'manifest.json'))) {
     run(['dataset', 'make', '--spec', `datasets/${name}.json`, '--out', `datasets/out/${name}`]);
   }

@@ -131,6 +131,8 @@ export interface ModelCard {
     lastEpoch: unknown;
   };
   heldOut: HeldOutSet | null;
+  /** Further held-out sets, each held to the bars on its own (e.g. the same settings at another field of view). */
+  moreHeldOut?: HeldOutSet[];
   /** Test sets outside the conditions the bars are set for (scored the same way, for information). */
   stressTests?: HeldOutSet[];
   notes: string[];
@@ -227,6 +229,7 @@ export function buildModelCard(args: {
   heldOut: HeldOutSample[] | null;
   /** Manifests the held-out samples came from (as written in the card). */
   heldOutManifests?: string[];
+  moreHeldOut?: HeldOutSet[];
   stressTests?: HeldOutSet[];
   notes?: string[];
 }): ModelCard {
@@ -264,6 +267,7 @@ export function buildModelCard(args: {
       lastEpoch: last,
     },
     heldOut: args.heldOut ? heldOutSet(args.heldOut, args.heldOutManifests) : null,
+    ...(args.moreHeldOut?.length ? { moreHeldOut: args.moreHeldOut } : {}),
     ...(args.stressTests?.length ? { stressTests: args.stressTests } : {}),
     notes: args.notes ?? [],
   };
@@ -371,6 +375,10 @@ export function modelCardMarkdown(c: ModelCard): string {
   else {
     L.push(...setTable(c.heldOut));
     L.push(...targetLines(c.heldOut.mean.model, c.heldOut.mean.classical), '');
+  }
+  for (const set of c.moreHeldOut ?? []) {
+    L.push('## Held-out results, another set (held to the same bars)', '', ...setTable(set));
+    L.push(...targetLines(set.mean.model, set.mean.classical), '');
   }
   for (const st of c.stressTests ?? []) {
     L.push('## Stress test (not held to the bars)', '', ...setTable(st));

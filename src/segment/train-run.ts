@@ -286,19 +286,26 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     const test = (cfg.heldOut ? await readManifests(heldOutManifests) : refs).filter((r) => r.split === 'test');
     log(`scoring the model and the classical baseline on ${test.length} held-out volumes`);
     const heldOut = test.length ? await evaluateHeldOut(test, onnxFile) : null;
-    const stressTests = [];
-    for (const m of cfg.stressTest ?? []) {
-      const file = path.resolve(dir, m);
-      const refsStress = (await readManifests([file])).filter((r) => r.split === 'test');
-      log(`stress test: ${refsStress.length} volumes of ${file}`);
-      if (refsStress.length) stressTests.push(heldOutSet(await evaluateHeldOut(refsStress, onnxFile), [path.relative(path.dirname(onnxFile), file)]));
-    }
+    // Each further held-out or stress set is scored as a set of its own.
+    const scoreSets = async (list: string[] | undefined, what: string) => {
+      const sets = [];
+      for (const m of list ?? []) {
+        const file = path.resolve(dir, m);
+        const refsSet = (await readManifests([file])).filter((r) => r.split === 'test');
+        log(`${what}: ${refsSet.length} volumes of ${file}`);
+        if (refsSet.length) sets.push(heldOutSet(await evaluateHeldOut(refsSet, onnxFile), [path.relative(path.dirname(onnxFile), file)]));
+      }
+      return sets;
+    };
+    const moreHeldOut = await scoreSets(cfg.moreHeldOut, 'another held-out set');
+    const stressTests = await scoreSets(cfg.stressTest, 'stress test');
     const card = buildModelCard({
       cfg,
       result,
       manifests: manifests.map((m) => path.relative(path.dirname(onnxFile), m)),
       counts: { train: data.train.length, val: data.val.length, test: test.length },
       heldOutManifests: heldOutManifests.map((m) => path.relative(path.dirname(onnxFile), m)),
+      moreHeldOut,
       stressTests,
       onnxFile: path.basename(onnxFile),
       onnxSha256: createHash('sha256').update(bytes).digest('hex'),

@@ -50,6 +50,11 @@ export const TrainConfigSchema = z
      * settings than the training data); default: the test split of `datasets`. Relative to the config.
      */
     heldOut: z.array(z.string().min(1)).min(1).optional(),
+    /**
+     * Further held-out sets, one per manifest, each scored on its own in the card and held to the
+     * same bars (e.g. the held-out settings at another field of view: datasets/heldout-256.json).
+     */
+    moreHeldOut: z.array(z.string().min(1)).min(1).optional(),
     /** Further test sets scored in the card beside the held-out one but not held to its bars (e.g. low-dose scans). */
     stressTest: z.array(z.string().min(1)).min(1).optional(),
     /** Run folder (checkpoints, log, plot), relative to the config file. */

@@ -102,6 +102,23 @@ describe('model card scores', () => {
     expect(mdShift).toContain('| *for scale: the truth moved by one voxel* | 0.850 | 0.750 | 0.600 | – |');
   });
 
+  it('prints each further held-out set with its own table and its own check against the bars', () => {
+    const sc = (mp: number): HeldOutScore => ({ ...scoreFromReport(pores([true, true, true, true]), 1), dice: { particle: 0.9, micropore: mp, crack: 0.75, defect: null } });
+    const card = (more?: ReturnType<typeof heldOutSet>[]) =>
+      modelCardMarkdown({ schemaVersion: 1, name: 'x', created: 'now', files: { onnx: 'x.onnx', onnxSha256: '0' }, network: { architecture: '3D U-Net', config: {}, parameters: 1, classes: [], input: '', output: '' }, data: { manifests: [], samples: { train: 1, val: 1, test: 1 }, normalization: {}, patch: {}, augment: {}, seed: 1 }, training: { epochsCompleted: 1, epochsPlanned: 1, bestEpoch: 1, bestValidationMeanDice: 0.5, stoppedEarly: false, stepsPerEpoch: 1, wallTime_s: 1, hardware: 'h', backend: 'b', optimizer: {}, loss: {}, lastEpoch: null }, heldOut: heldOutSet([{ volume: 'a', shape: [1, 1, 1], model: sc(0.8), classical: sc(0.3) }], ['../small/manifest.json']), ...(more ? { moreHeldOut: more } : {}), notes: [] });
+    const plain = card();
+    expect(plain).not.toContain('another set');
+    const md = card([heldOutSet([{ volume: 'b', shape: [1, 1, 1], model: sc(0.86), classical: sc(0.35) }, { volume: 'c', shape: [1, 1, 1], model: sc(0.9), classical: sc(0.25) }], ['../large/manifest.json'])]);
+    const more = md.slice(md.indexOf('## Held-out results, another set (held to the same bars)'));
+    expect(md.indexOf('## Held-out results, another set')).toBeGreaterThan(md.indexOf('Test volumes: the test split of `../small/manifest.json`.'));
+    expect(more).toContain('Mean over 2 test volumes');
+    expect(more).toContain('Test volumes: the test split of `../large/manifest.json`.');
+    // Its own bars: micropore Dice 0.88 meets 0.85 there, 0.8 does not in the first set.
+    expect(md.split('Against the bars for a bundled model:')).toHaveLength(3);
+    expect(plain).toContain('| micropore Dice | ≥ 0.85 | 0.800 | 0.300 | no | yes |');
+    expect(more).toContain('| micropore Dice | ≥ 0.85 | 0.880 | 0.300 | yes | yes |');
+  });
+
   it('checks each target and the baseline', () => {
     const s = (mp: number, cr: number, big: number): HeldOutScore => ({
       dice: { particle: 0.9, micropore: mp, crack: cr, defect: null },

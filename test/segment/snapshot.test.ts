@@ -135,6 +135,8 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx is made by training/$stage1.json
     // The card is scored on the held-out set made with other settings, and the low-dose stress set.
     expect(cfg2.heldOut!.map((m) => path.resolve(path.dirname(file2), m))).toEqual([path.join(root, 'datasets/out/heldout/manifest.json')]);
     expect(cfg2.stressTest!.map((m) => path.resolve(path.dirname(file2), m))).toEqual([path.join(root, 'datasets/out/heldout-lowdose/manifest.json')]);
+    // And held to the bars again on the held-out settings at the reference field of view (256³).
+    expect(cfg2.moreHeldOut!.map((m) => path.resolve(path.dirname(file2), m))).toEqual([path.join(root, 'datasets/out/heldout-256/manifest.json')]);
     // training/run-bundled.mjs (npm run train) runs both stages, stage 2 from stage 1's export.
     const runner = await fs.readFile(path.join(root, 'training/run-bundled.mjs'), 'utf8');
     expect(runner).toContain(`'training/${stage1}.json', '--resume'`);
@@ -179,6 +181,10 @@ describe.each(SHIPPED_RUNS)('models/$model.onnx', ({ model, stage2 }) => {
     expect(checks).toHaveLength(3);
     for (const c of checks) expect(c.beatsBaseline, `${c.figure}: model ${c.model} vs classical ${c.classical}`).toBe(true);
     expect(card.stressTests?.[0]?.samples).toHaveLength(8);
+    expect(card.moreHeldOut?.[0]?.manifests).toEqual(['../datasets/out/heldout-256/manifest.json']);
+    expect(card.moreHeldOut[0].samples).toHaveLength(4);
+    expect(card.moreHeldOut[0].samples.every((s: { shape: number[] }) => s.shape.join() === '256,256,256')).toBe(true);
+    for (const c of checkTargets(card.moreHeldOut[0].mean.model, card.moreHeldOut[0].mean.classical)) expect(c.beatsBaseline, `256³ ${c.figure}: model ${c.model} vs classical ${c.classical}`).toBe(true);
     // The card was scored the way segment runs the model by default (TTA recommended in the ONNX file),
     // and its ROIs beat the baseline's on recall.
     const { readOnnxMeta } = await import('../../src/segment/onnx-export.js');
