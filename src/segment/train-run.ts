@@ -215,6 +215,12 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
     // Before a minute of loading volumes, not after.
     throw new NanoroiError('E_MODEL', `hardNegatives.model ${path.resolve(dir, cfg.hardNegatives.model)} does not exist`);
   }
+  if (cfg.export.card) {
+    // The card's test sets are read after training: a wrong path must fail now, not hours later.
+    for (const [field, list] of [['heldOut', cfg.heldOut], ['moreHeldOut', cfg.moreHeldOut], ['stressTest', cfg.stressTest]] as const) {
+      for (const m of list ?? []) if (!existsSync(path.resolve(dir, m))) throw new NanoroiError('E_ARGS', `${field} manifest ${path.resolve(dir, m)} does not exist (make the dataset first: nanoroi dataset make)`);
+    }
+  }
   const manifests = cfg.datasets.map((d) => path.resolve(dir, d));
   const refs = await readManifests(manifests);
   const bySplit = (s: string) => refs.filter((r) => r.split === s);

@@ -109,6 +109,10 @@ describe('checkpoint snapshot (long runs over several sessions and clones)', () 
     await fs.writeFile(path.join(tmp, 'hard2.json'), JSON.stringify({ ...hard, output: 'runI', hardNegatives: { model: 'nope.onnx' } }));
     await expect(runTraining(path.join(tmp, 'hard2.json'), {})).rejects.toThrow(/hardNegatives\.model .*nope\.onnx does not exist/);
     expect(existsSync(path.join(tmp, 'runI'))).toBe(false);
+    // So is a card's test set that is not there (it would be read only after training).
+    await fs.writeFile(path.join(tmp, 'card2.json'), JSON.stringify({ ...base, output: 'runJ', export: { card: true, tfjs: false }, moreHeldOut: ['missing/manifest.json'] }));
+    await expect(runTraining(path.join(tmp, 'card2.json'), {})).rejects.toThrow(/moreHeldOut manifest .*missing\/manifest\.json does not exist/);
+    expect(existsSync(path.join(tmp, 'runJ'))).toBe(false);
     await fs.rm(tmp, { recursive: true, force: true });
   });
 });
