@@ -218,7 +218,9 @@ export async function runTraining(configPath: string, opts: RunTrainingOptions =
   if (cfg.export.card) {
     // The card's test sets are read after training: a wrong path must fail now, not hours later.
     for (const [field, list] of [['heldOut', cfg.heldOut], ['moreHeldOut', cfg.moreHeldOut], ['stressTest', cfg.stressTest]] as const) {
-      for (const m of list ?? []) if (!existsSync(path.resolve(dir, m))) throw new NanoroiError('E_ARGS', `${field} manifest ${path.resolve(dir, m)} does not exist (make the dataset first: nanoroi dataset make)`);
+      for (const file of (list ?? []).map((m) => path.resolve(dir, m))) {
+        if (!existsSync(file)) throw new NanoroiError('E_ARGS', `${field} manifest ${file} does not exist (make the dataset first: nanoroi dataset make)`);
+      }
     }
   }
   const manifests = cfg.datasets.map((d) => path.resolve(dir, d));

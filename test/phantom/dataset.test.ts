@@ -195,11 +195,7 @@ describe('dataset make', () => {
   it('the shipped specs parse, and heldout differs from train-small in seeds and generator settings', async () => {
     const train = await readDatasetSpec(path.join(__dirname, '../../datasets/train-small.json'));
     const held = await readDatasetSpec(path.join(__dirname, '../../datasets/heldout.json'));
-    const seeds = (s: typeof train) => {
-      const n = s.splits.train + s.splits.val + s.splits.test;
-      return Array.from({ length: n }, (_, i) => (s.seed as number) + i);
-    };
-    const overlap = seeds(train).filter((x) => seeds(held).includes(x));
+    const overlap = specSeeds(train).filter((x) => specSeeds(held).includes(x));
     expect(overlap).toEqual([]);
     expect(JSON.stringify(held.phantom)).not.toBe(JSON.stringify(train.phantom));
     expect(held.degrade.blurFwhm_um).toBeGreaterThan(train.degrade.blurFwhm_um);
@@ -211,13 +207,17 @@ describe('dataset make', () => {
     const held = await read('heldout');
     expect(big.size).toBe(256);
     for (const k of ['phantom', 'vary', 'degrade', 'reconstruction', 'voxel_um', 'volumeSource'] as const) expect(JSON.stringify(big[k])).toBe(JSON.stringify(held[k]));
-    const seeds = (s: typeof big) => Array.from({ length: s.splits.train + s.splits.val + s.splits.test }, (_, i) => (s.seed as number) + i);
     for (const other of ['heldout', 'heldout-lowdose', 'select-lowdose', 'train-small', 'train-wide', 'train-large', 'train-thin']) {
-      const used = seeds(await read(other));
-      expect(seeds(big).filter((x) => used.includes(x))).toEqual([]);
+      const used = specSeeds(await read(other));
+      expect(specSeeds(big).filter((x) => used.includes(x))).toEqual([]);
     }
   });
 });
+
+/** The seeds a dataset spec's samples use (sample i: seed + i). */
+function specSeeds(s: Awaited<ReturnType<typeof readDatasetSpec>>): number[] {
+  return Array.from({ length: s.splits.train + s.splits.val + s.splits.test }, (_, i) => (s.seed as number) + i);
+}
 
 describe('degrade', () => {
   it('blur preserves the mean and has the requested FWHM; noise has the requested σ', () => {
